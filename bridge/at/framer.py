@@ -1,0 +1,298 @@
+"""Turns the bytes a host writes to the UART into events (sans-IO).
+
+Like h11's connection object: feed bytes with ``receive_data(data, now)``,
+pull events with ``next_event(now)`` until it returns ``NEED_DATA``. The
+caller owns the I/O and the clock; ``deadline()`` says when to call
+``next_event`` again if no bytes arrive (escape guard times).
+
+Modes and what moves between them:
+
+=========== ============================== ===========
+mode        event / call                   next mode
+=========== ============================== ===========
+COMMAND     line end -> CommandLine        COMMAND
+COMMAND     colon command -> CommandHead   DISCARD
+COMMAND     line over limit                DISCARD (reported)
+DISCARD     line end (reported: LineTooLong) COMMAND
+COMMAND,    expect_payload(n)              PAYLOAD
+DISCARD
+PAYLOAD     n bytes -> Payload             COMMAND
+COMMAND     enter_transparent(now)         TRANSPARENT
+TRANSPARENT escape alone -> EscapeSeen     COMMAND
+TRANSPARENT leave_transparent()            COMMAND
+=========== ============================== ===========
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+
+from .events import (
+    NEED_DATA,
+    CommandHead,
+    CommandLine,
+    EscapeSeen,
+    Event,
+    LineTooLong,
+    NeedData,
+    Payload,
+    TransparentData,
+)
+
+CR = 0x0D
+LF = 0x0A
+COLON = 0x3A
+
+
+@dataclass(frozen=True)
+class Escape:
+    """An escape sequence that leaves transparent mode (NOTES G5).
+
+    ``max_gap`` bounds the silence between its bytes (CIP ``+++``); ``None``
+    allows any gap (SKT ``----``, typed by a person). ``trailers`` are the line
+    ends that may follow it and belong to it.
+    """
+
+    sequence: bytes
+    max_gap: float | None = None
+    trailers: tuple[bytes, ...] = ()
+
+    def complete_forms(self) -> tuple[bytes, ...]:
+        return (self.sequence,) + tuple(self.sequence + t for t in self.trailers)
+
+    def could_be(self, candidate: bytes | bytearray) -> bool:
+        return any(form.startswith(candidate) for form in self.complete_forms())
+
+    def is_complete(self, candidate: bytes | bytearray) -> bool:
+        return bytes(candidate) in self.complete_forms()
+
+
+SKT_ESCAPE = Escape(b"----", max_gap=None, trailers=(b"\r", b"\n", b"\r\n"))
+
+
+class Mode(enum.Enum):
+    COMMAND = "command"
+    DISCARD = "discard"
+    PAYLOAD = "payload"
+    TRANSPARENT = "transparent"
+
+
+class Framer:
+    def __init__(
+        self,
+        *,
+        line_limit: int = 4096,
+        guard: float = 0.02,
+        escape: Escape = SKT_ESCAPE,
+        colon_commands: tuple[bytes, ...] = (),
+    ) -> None:
+        self.line_limit = line_limit
+        self.guard = guard
+        self.escape = escape
+        self._colon_commands = colon_commands
+        self._line_end = re.compile(rb"[\r\n:]" if colon_commands else rb"[\r\n]")
+        self._any_line_end = re.compile(rb"[\r\n]")
+        self.mode = Mode.COMMAND
+        self._buf = bytearray()
+        self._pos = 0  # start of unconsumed bytes in _buf
+        self._scan = 0  # where the line-end search resumes: no rescans (h11)
+        self._skip_lf = False
+        self._report_discard = False
+        self._payload_left = 0
+        self._payload = bytearray()
+        self._ready: list[bytes] = []
+        self._held = bytearray()
+        self._last_rx = 0.0
+        self._mode_fresh = False
+
+    # -- input -------------------------------------------------------------
+
+    def receive_data(self, data: bytes, now: float) -> None:
+        """Add bytes that arrived at ``now`` (their arrival, not processing, time)."""
+        if self._skip_lf and data:
+            self._skip_lf = False
+            if data[0] == LF:
+                data = data[1:]
+        if not data:
+            return
+        if self.mode is Mode.TRANSPARENT:
+            self._transparent_bytes(data, now)
+        else:
+            self._buf += data
+
+    # -- caller-driven switches (the dialect knows what a command means) ----
+
+    def expect_payload(self, size: int) -> None:
+        """The next ``size`` bytes are data for the command just framed."""
+        if size <= 0 or self.mode not in (Mode.COMMAND, Mode.DISCARD):
+            raise RuntimeError(f"cannot expect {size} payload bytes in {self.mode}")
+        self.mode = Mode.PAYLOAD
+        self._report_discard = False
+        self._payload_left = size
+        self._payload.clear()
+
+    def enter_transparent(self, now: float) -> None:
+        """From now on UART bytes are link data until the escape (G5)."""
+        if self.mode is not Mode.COMMAND:
+            raise RuntimeError(f"cannot enter transparent mode from {self.mode}")
+        self.mode = Mode.TRANSPARENT
+        self._mode_fresh = True
+        leftover = bytes(self._buf[self._pos :])
+        self._buf.clear()
+        self._pos = self._scan = 0
+        if leftover:
+            self._transparent_bytes(leftover, now)
+
+    def leave_transparent(self) -> int:
+        """Back to command mode without an escape (the link went away).
+
+        Returns how many not yet delivered bytes were dropped: they were meant
+        for a link that no longer exists.
+        """
+        dropped = sum(map(len, self._ready)) + len(self._held)
+        self._ready.clear()
+        self._held.clear()
+        self.mode = Mode.COMMAND
+        return dropped
+
+    def deadline(self) -> float | None:
+        """When ``next_event`` may have something even if no bytes arrive."""
+        if self.mode is Mode.TRANSPARENT and self._held and not self._ready:
+            if self.escape.max_gap is not None or self.escape.is_complete(self._held):
+                return self._last_rx + self.guard
+        return None
+
+    # -- output --------------------------------------------------------------
+
+    def next_event(self, now: float) -> Event | NeedData:
+        while True:
+            if self.mode is Mode.TRANSPARENT:
+                return self._transparent_event(now)
+            if self.mode is Mode.PAYLOAD:
+                event = self._payload_event()
+            elif self.mode is Mode.DISCARD:
+                event = self._discard_event()
+            else:
+                event = self._line_event()
+            if event is NEED_DATA:
+                self._compact()
+            if event is not None:
+                return event
+
+    # -- command mode -------------------------------------------------------
+
+    def _line_event(self) -> Event | NeedData | None:
+        buf = self._buf
+        while True:
+            match = self._line_end.search(buf, self._scan)
+            if match is None:
+                if len(buf) - self._pos > self.line_limit:
+                    self._pos = self._scan = len(buf)
+                    self._start_discard(report=True)
+                    return None
+                self._scan = len(buf)
+                return NEED_DATA
+            end = match.start()
+            if buf[end] == COLON:
+                if not any(buf.startswith(c, self._pos) for c in self._colon_commands):
+                    self._scan = end + 1
+                    continue
+                line = bytes(buf[self._pos : end])
+                self._pos = self._scan = end + 1
+                if len(line) > self.line_limit:
+                    self._start_discard(report=True)
+                    return None
+                self._start_discard(report=False)
+                return CommandHead(line)
+            line = bytes(buf[self._pos : end])
+            self._consume_line_end(end)
+            if len(line) > self.line_limit:
+                return LineTooLong()
+            if line:
+                return CommandLine(line)
+
+    def _consume_line_end(self, end: int) -> None:
+        """Move past the line end at ``end``; CR LF counts once (G1)."""
+        after = end + 1
+        if self._buf[end] == CR:
+            if after < len(self._buf):
+                if self._buf[after] == LF:
+                    after += 1
+            else:
+                self._skip_lf = True
+        self._pos = self._scan = after
+
+    def _start_discard(self, *, report: bool) -> None:
+        self.mode = Mode.DISCARD
+        self._report_discard = report
+
+    def _discard_event(self) -> Event | NeedData | None:
+        match = self._any_line_end.search(self._buf, self._pos)
+        if match is None:
+            self._buf.clear()
+            self._pos = self._scan = 0
+            return NEED_DATA
+        self._consume_line_end(match.start())
+        self.mode = Mode.COMMAND
+        if self._report_discard:
+            self._report_discard = False
+            return LineTooLong()
+        return None
+
+    def _payload_event(self) -> Event | NeedData:
+        take = min(self._payload_left, len(self._buf) - self._pos)
+        self._payload += self._buf[self._pos : self._pos + take]
+        self._pos += take
+        self._scan = self._pos
+        self._payload_left -= take
+        if self._payload_left:
+            return NEED_DATA
+        self.mode = Mode.COMMAND
+        data = bytes(self._payload)
+        self._payload.clear()
+        return Payload(data)
+
+    def _compact(self) -> None:
+        if self._pos:
+            del self._buf[: self._pos]
+            self._scan -= self._pos
+            self._pos = 0
+
+    # -- transparent mode ---------------------------------------------------
+
+    def _transparent_bytes(self, data: bytes, now: float) -> None:
+        gap = now - self._last_rx
+        quiet = self._mode_fresh or gap >= self.guard
+        if self._held:
+            candidate = self._held + data
+            max_gap = self.escape.max_gap
+            if (max_gap is None or gap < max_gap) and self.escape.could_be(candidate):
+                self._held = candidate
+                self._last_rx = now
+                return
+            self._ready.append(bytes(self._held))
+            self._held.clear()
+        self._mode_fresh = False
+        self._last_rx = now
+        if quiet and self.escape.could_be(data):
+            self._held += data
+        else:
+            self._ready.append(data)
+
+    def _transparent_event(self, now: float) -> Event | NeedData:
+        if self._ready:
+            data = self._ready[0] if len(self._ready) == 1 else b"".join(self._ready)
+            self._ready.clear()
+            return TransparentData(data)
+        if self._held and now - self._last_rx >= self.guard:
+            if self.escape.is_complete(self._held):
+                self._held.clear()
+                self.mode = Mode.COMMAND
+                return EscapeSeen()
+            if self.escape.max_gap is not None:
+                data = bytes(self._held)
+                self._held.clear()
+                return TransparentData(data)
+        return NEED_DATA

@@ -1,0 +1,77 @@
+"""Command line: ``at-bridge run`` and ``at-bridge check-config``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import msgspec
+import trio
+
+from . import config as config_module
+from . import log as log_module
+from .config import Config, ConfigError, PortSettings
+
+EXIT_CONFIG = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="at-bridge", description=(
+        "Answer a Wi-Fi module's AT commands on a UART and do the networking."))
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="serve one new pseudo-terminal, or a config's ports")
+    run.add_argument("--config", metavar="FILE", help="serve every port of this TOML file")
+    run.add_argument("--pty", metavar="LINK", help="symlink the new terminal's slave at LINK")
+    run.add_argument("--dialect", choices=["skt"], help="command dialect (default skt)")
+    run.add_argument("--state-dir", metavar="DIR", help="persisted settings and certificates")
+    run.add_argument("--trace", action="store_true", help="log every byte moved, as hex")
+    run.add_argument("--log-format", choices=["console", "json"])
+    run.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    check = commands.add_parser("check-config", help="validate a config and print it in full")
+    check.add_argument("file")
+    return parser
+
+
+def _run_config(args: argparse.Namespace) -> Config:
+    if args.config:
+        if args.pty or args.dialect:
+            raise ConfigError("--pty and --dialect apply only without --config")
+        config = config_module.load(args.config)
+    else:
+        name = os.path.basename(args.pty) if args.pty else "pty"
+        port = PortSettings(name=name, device="pty:" + (args.pty or ""),
+                            dialect=args.dialect or "skt")
+        config = Config(port=[port])
+    overrides = {key: value for key, value in (
+        ("state_dir", args.state_dir), ("log_format", args.log_format),
+        ("log_level", "debug" if args.trace else args.log_level),
+        ("trace", args.trace or None)) if value is not None}
+    if overrides:
+        daemon = msgspec.structs.replace(config.daemon, **overrides)
+        config = msgspec.structs.replace(config, daemon=daemon)
+    return config
+
+
+def _announce(name: str, path: str) -> None:
+    print(path, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "check-config":
+            config = config_module.load(args.file)
+            sys.stdout.write(config_module.to_toml(config))
+            return 0
+        config = _run_config(args)
+    except ConfigError as exc:
+        print(f"at-bridge: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    log_module.configure(log_format=config.daemon.log_format, level=config.daemon.log_level)
+    from .daemon import run_until_signalled
+
+    trio.run(run_until_signalled, config, _announce)
+    return 0
+
+

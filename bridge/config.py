@@ -1,0 +1,132 @@
+"""TOML configuration -> validated, frozen settings, or one clear line.
+
+Every error names its key the way a user finds it in the file, for example
+``port[0].baudrate: expected int >= 50``; the CLI prints it and exits 2.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot run; the message is the one line to print."""
+
+
+class DaemonSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    #: persisted settings and generated certificates (see state_directory())
+    state_dir: str | None = None
+    log_format: Literal["console", "json"] = "console"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    #: log every byte moved, as hex (opt-in: it is large)
+    trace: bool = False
+
+
+class PortSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    name: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+    #: "pty:PATH" (a new pseudo-terminal whose slave is symlinked at PATH),
+    #: "pty:" (a new pseudo-terminal, no link) or a serial device path
+    device: Annotated[str, Meta(min_length=1)]
+    dialect: Literal["skt"] = "skt"
+    baudrate: Annotated[int, Meta(ge=50, le=4_000_000)] = 115200
+    flow_control: Literal["none", "rtscts", "xonxoff"] = "none"
+    #: silence around an escape sequence (NOTES G5)
+    guard_ms: Annotated[int, Meta(ge=0, le=10_000)] = 20
+    #: longest command line; longer ones are discarded (NOTES G1)
+    line_limit: Annotated[int, Meta(ge=64, le=1 << 20)] = 4096
+    #: largest AT+SKTSEND data_size and AT+SKTREAD buff_size (NOTES S6, G6)
+    payload_limit: Annotated[int, Meta(ge=2048, le=1 << 20)] = 4096
+    #: bytes a link holds for the host before it stops reading its socket
+    link_buffer: Annotated[int, Meta(ge=1024, le=64 << 20)] = 65536
+    #: UART chunks queued for the interpreter before the UART is not read
+    uart_queue: Annotated[int, Meta(ge=1, le=4096)] = 64
+    #: seconds a TCP connect may take (NOTES G6)
+    connect_timeout: Annotated[float, Meta(gt=0, le=600)] = 10.0
+    #: local address for servers and UDP sockets
+    bind_address: str = "0.0.0.0"
+
+
+class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    daemon: DaemonSettings = DaemonSettings()
+    port: Annotated[list[PortSettings], Meta(min_length=1)]
+
+
+_AT = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<path>[^`]*)`)?$")
+
+
+def _one_line(error: msgspec.ValidationError) -> str:
+    match = _AT.match(str(error))
+    assert match is not None
+    what, path = match["what"], (match["path"] or "").lstrip(".")
+    unknown = re.match(r"Object contains unknown field `([^`]+)`", what)
+    if unknown:
+        key = f"{path}.{unknown[1]}" if path else unknown[1]
+        return f"{key}: unknown key"
+    missing = re.match(r"Object missing required field `([^`]+)`", what)
+    if missing:
+        key = f"{path}.{missing[1]}" if path else missing[1]
+        return f"{key}: required key is missing"
+    what = what.replace("`", "")
+    return f"{path or '(top level)'}: {what[0].lower()}{what[1:]}"
+
+
+def parse(data: dict[str, Any]) -> Config:
+    try:
+        config = msgspec.convert(data, Config)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(_one_line(exc)) from None
+    seen: set[str] = set()
+    for index, port in enumerate(config.port):
+        if port.name in seen:
+            raise ConfigError(f"port[{index}].name: {port.name!r} is used by another port")
+        seen.add(port.name)
+    return config
+
+
+def load(path: str | Path) -> Config:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    return parse(data)
+
+
+def to_toml(config: Config) -> str:
+    """The effective config, every default spelled out, as TOML."""
+    lines = ["[daemon]"]
+    lines += _toml_items(msgspec.to_builtins(config.daemon))
+    for port in config.port:
+        lines += ["", "[[port]]"] + _toml_items(msgspec.to_builtins(port))
+    return "\n".join(lines) + "\n"
+
+
+def _toml_items(table: dict[str, Any]) -> list[str]:
+    def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return repr(v)
+
+    return [f"{key} = {value(v)}" for key, v in table.items() if v is not None]
+
+
+def state_directory(daemon: DaemonSettings) -> Path:
+    """ARCHITECTURE.md: the config, else $STATE_DIRECTORY (systemd), else XDG."""
+    if daemon.state_dir:
+        return Path(daemon.state_dir)
+    if os.environ.get("STATE_DIRECTORY"):
+        return Path(os.environ["STATE_DIRECTORY"].split(":")[0])
+    xdg = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+    return Path(xdg) / "at-bridge"

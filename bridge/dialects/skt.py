@@ -1,0 +1,426 @@
+"""The SKT dialect (skt-at-commands.rst, resolved by NOTES S1-S13).
+
+A table of commands, each a signature of checked arguments and one small
+handler that returns the reply bytes. Link data reaches the host through one
+pump per link, whose output depends on the host's mode: kept for AT+SKTREAD,
+framed as +SKTREAD (auto-receive, S8) or raw (transparent, S9).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import trio
+
+from ..at import skt_replies as replies
+from ..at.args import (
+    ArgError,
+    Command,
+    Param,
+    Signature,
+    host,
+    int_in,
+    integer,
+    ip_address,
+    parse_command,
+    port_number,
+    split_args,
+)
+from ..at.events import CommandHead, CommandLine, EscapeSeen, LineTooLong, Payload, TransparentData
+from ..at.framer import SKT_ESCAPE, Framer
+from ..links.errors import (
+    BindError,
+    ConnectError,
+    LinkError,
+    ListenError,
+    ResolveError,
+    SendError,
+)
+from ..links.link import Link
+from ..links.table import LinkTable
+from ..links.tcp import RECEIVE_CHUNK, TcpLink, TcpServerLink, connect_tcp, listen_tcp
+from ..links.udp import open_udp
+
+if TYPE_CHECKING:
+    from ..port import Port
+
+SEND_PREFIX = b"AT+SKTSEND="
+TCP, UDP, SSL = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class TransparentLinkLost:
+    """The link in transparent mode closed; the interpreter must leave the mode."""
+
+    link: Link
+
+
+@dataclass(frozen=True)
+class SktCommand:
+    signature: Signature | None  # None: the command takes no arguments
+    #: returns the reply, or None when it already sent it (under the output lock)
+    handler: Callable[..., Awaitable[bytes | None]]
+
+
+class SktDialect:
+    name = "skt"
+
+    def __init__(self, port: Port) -> None:
+        self.port = port
+        settings = port.settings
+        self.payload_limit = settings.payload_limit
+        self.framer = Framer(line_limit=settings.line_limit, guard=settings.guard_ms / 1000,
+                             escape=SKT_ESCAPE, colon_commands=(SEND_PREFIX,))
+        self.links = LinkTable(range(1, 10))  # NOTES S2
+        self.auto_receive = False
+        self.transparent: Link | None = None
+        self._pending_send: list[str] | None = None
+        self.commands: dict[str, SktCommand] = {
+            "SKTSERVER": SktCommand(Signature((Param(int_in(0, 2), 14), Param(port_number, 2))),
+                                    self.server),
+            "SKTCLIENT": SktCommand(Signature((Param(int_in(0, 2), 17), Param(host, 6),
+                                               Param(port_number, 3)),
+                                              (Param(port_number, 11),)),
+                                    self.client),
+            "SKTDEL": SktCommand(Signature((Param(int_in(0, 9), 1),)), self.delete),
+            "SKTTT": SktCommand(Signature((Param(int_in(1, 1), 1),)), self.transparent_mode),
+            "SKTREAD": SktCommand(Signature((Param(integer, 3),
+                                             Param(int_in(1, self.payload_limit), 2))),
+                                  self.read),
+            "SKTRECVCFG": SktCommand(Signature((Param(int_in(0, 1), 1),)), self.receive_config),
+            "SKTSTATE": SktCommand(None, self.state),
+        }
+
+    # -- events from the framer --------------------------------------------
+
+    async def on_open(self) -> None:
+        """SKT modules print nothing when the port opens."""
+
+    async def handle(self, event: object) -> None:
+        match event:
+            case CommandLine(line):
+                await self._command(line)
+            case CommandHead(line):
+                await self._send_head(line)
+            case Payload(data):
+                await self._send_payload(data)
+            case TransparentData(data):
+                await self._transparent_data(data)
+            case EscapeSeen():
+                await self._leave_transparent()
+            case LineTooLong():
+                self.port.log.warning("line_too_long", limit=self.framer.line_limit)
+
+    async def handle_notice(self, notice: object) -> None:
+        if isinstance(notice, TransparentLinkLost) and notice.link is self.transparent:
+            dropped = self.framer.leave_transparent()
+            self.port.log.info("transparent_link_lost", con_id=notice.link.con_id,
+                               dropped_uart_bytes=dropped)
+            await self._leave_transparent()
+
+    async def _command(self, line: bytes) -> None:
+        command = parse_command(line)
+        entry = self.commands.get(command.name) if command and command.extended else None
+        if command is None or entry is None or (entry.signature is None and command.op):
+            # NOTES S13: the firmware answers nothing to what it does not know
+            self.port.log.warning("unknown_command", line=line[:80])
+            return
+        try:
+            if command.name == "SKTSEND":
+                raise ArgError(1, "no colon before the data")
+            if entry.signature is None:
+                values = []
+            elif command.op != "=":
+                raise ArgError(entry.signature.count_error, f"form AT+{command.name}{command.op}")
+            else:
+                values = entry.signature.bind(split_args(command.args))
+        except ArgError as exc:
+            self.port.log.info("bad_arguments", command=command.name, why=str(exc))
+            await self.port.send(replies.error(command.name, exc.code))
+            return
+        reply = await entry.handler(*values)
+        if reply is not None:
+            await self.port.send(reply)
+
+    # -- AT+SKTSERVER / AT+SKTCLIENT (NOTES S3, S4) ---------------------------
+
+    async def server(self, mode: int, local_port: int) -> bytes:
+        name = "SKTSERVER"
+        if mode == SSL:
+            return replies.error(name, 14)
+        proto = "tcp" if mode == TCP else "udp"
+        if any(link.role == "server" and link.proto == proto and link.local[1] == local_port
+               for link in self.links):
+            return replies.error(name, 9 if mode == TCP else 12)
+        con_id = self.links.free_id()
+        if con_id is None:
+            return replies.error(name, 3)
+        bind = self.port.settings.bind_address
+        try:
+            if mode == TCP:
+                link: Link = await listen_tcp(bind, local_port)
+                link.on_accept = lambda stream, server=link: self._accept_seed(server, stream)
+            else:
+                link = await open_udp(role="server", bind_host=bind, local_port=local_port,
+                                      peer=None, inbound_capacity=self.port.settings.link_buffer)
+        except LinkError as exc:
+            self.port.log.warning("server_failed", local_port=local_port, why=str(exc))
+            return replies.error(name, {BindError: 7, ListenError: 8}.get(type(exc), 5))
+        self._add(link, con_id)
+        return replies.opened(name, con_id)
+
+    async def client(self, mode: int, remote_host: str, remote_port: int,
+                     local_port: int = 0) -> bytes:
+        name = "SKTCLIENT"
+        if mode == SSL:
+            return replies.error(name, 17)
+        con_id = self.links.free_id()
+        if con_id is None:
+            return replies.error(name, 4)
+        settings = self.port.settings
+        try:
+            with trio.fail_after(settings.connect_timeout):
+                if mode == TCP:
+                    link: Link = await connect_tcp(remote_host, remote_port,
+                                                   inbound_capacity=settings.link_buffer)
+                else:
+                    link = await open_udp(role="client", bind_host=settings.bind_address,
+                                          local_port=local_port,
+                                          peer=(remote_host, remote_port),
+                                          inbound_capacity=settings.link_buffer)
+        except trio.TooSlowError:
+            self.port.log.warning("connect_timeout", host=remote_host, port=remote_port)
+            return replies.error(name, 9)
+        except LinkError as exc:
+            self.port.log.warning("client_failed", host=remote_host, port=remote_port,
+                                  why=str(exc))
+            codes = {ResolveError: 2, ConnectError: 9, BindError: 12}
+            return replies.error(name, codes.get(type(exc), 7))
+        self._add(link, con_id)
+        return replies.opened(name, con_id)
+
+    def _add(self, link: Link, con_id: int) -> None:
+        self.links.add(link, con_id)
+        self.port.log.info("link_opened", con_id=con_id, role=link.role, proto=link.proto,
+                           local=link.local, remote=link.remote)
+        self.port.start_link(link, self._pump)
+
+    async def _accept_seed(self, server: TcpServerLink, stream: trio.SocketStream) -> None:
+        con_id = self.links.free_id()
+        if con_id is None or self.transparent is not None:
+            # NOTES S4: no con_id for the peer, so it cannot be served
+            self.port.log.warning("seed_refused", server=server.con_id, reason="no free con_id")
+            stream.socket.close()
+            return
+        seed = TcpLink(stream, role="seed", inbound_capacity=self.port.settings.link_buffer)
+        server.seeds = [s for s in server.seeds if not s.closed] + [seed]
+        assert seed.remote is not None
+        await self.port.send(replies.seed_connected(server.con_id, con_id, seed.proto,
+                                                    seed.remote, seed.fileno))
+        self._add(seed, con_id)
+
+    # -- AT+SKTSEND (NOTES S5, G7) --------------------------------------------
+
+    async def _send_head(self, line: bytes) -> None:
+        tokens = split_args(line[len(SEND_PREFIX):].decode("latin-1"))
+        try:
+            size = integer(tokens[0]) if tokens else integer("")
+        except ValueError:
+            # G7: a count that does not parse: the rest of the line is discarded
+            await self.port.send(replies.error("SKTSEND", 1))
+            return
+        if not 1 <= size <= self.payload_limit:
+            # a count we will not buffer is discarded like one that does not parse
+            await self.port.send(replies.error("SKTSEND", 2))
+            return
+        self.framer.expect_payload(size)
+        self._pending_send = tokens[1:]
+
+    async def _send_payload(self, data: bytes) -> None:
+        tokens, self._pending_send = self._pending_send or [], None
+        await self.port.send(await self._send(tokens, data))
+
+    async def _send(self, tokens: list[str], data: bytes) -> bytes:
+        name = "SKTSEND"
+        try:
+            if len(tokens) not in (1, 3):
+                raise ArgError(1, f"{len(tokens)} arguments after the size")
+            con_id = integer(tokens[0])
+            dest = (ip_address(tokens[1]), port_number(tokens[2])) if len(tokens) == 3 else None
+        except ValueError as exc:
+            self.port.log.info("bad_arguments", command=name, why=str(exc))
+            return replies.error(name, 1)
+        link = self.links.get(con_id)
+        if link is None:
+            return replies.error(name, 3)
+        if link.role == "server" and link.proto == "tcp":
+            return replies.error(name, 7)
+        if dest is not None and link.proto != "udp":
+            return replies.error(name, 1)
+        if link.proto == "udp" and dest is None and link.remote is None:
+            return replies.error(name, 4)
+        if link.inbound is not None and link.inbound.ended and link.proto != "udp":
+            return replies.error(name, 8)  # NOTES S7
+        try:
+            await link.send(data, dest)
+        except SendError as exc:
+            self.port.log.warning("send_failed", con_id=con_id, why=str(exc))
+            if link.proto == "udp":
+                return replies.error(name, 5 if link.role == "server" else 6)
+            return replies.error(name, 8)
+        self._trace("link_tx", link, data)
+        return replies.ok(name)
+
+    # -- AT+SKTREAD / AT+SKTRECVCFG (NOTES S6-S8) ------------------------------
+
+    async def read(self, con_id: int, size: int) -> bytes:
+        name = "SKTREAD"
+        if self.auto_receive:
+            return replies.error(name, 11)
+        link = self.links.get(con_id)
+        if link is None:
+            return replies.error(name, 3)
+        if link.inbound is None:
+            return replies.error(name, 6)
+        taken = link.inbound.take(size)
+        if taken is None:
+            if link.inbound.ended:
+                return replies.error(name, self._loss_number(link))
+            return replies.read_data(con_id, b"")
+        data, source = taken
+        return replies.read_data(con_id, data, source if link.role == "server" else None)
+
+    async def receive_config(self, enable: int) -> None:
+        async with self.port.output_lock:
+            self.auto_receive = bool(enable)
+            await self.port.send(replies.ok("SKTRECVCFG"))
+        self._wake_pumps()
+
+    @staticmethod
+    def _loss_number(link: Link) -> int:
+        """S7: a peer that closed is 'connection lost' (7); a reset is a read error (8)."""
+        assert link.inbound is not None
+        return 8 if link.inbound.ended == "reset" else 7
+
+    def _forwards(self, link: Link) -> bool:
+        """Whether received data goes to the host by itself now (S8, S9)."""
+        if self.transparent is not None:
+            return self.transparent is link
+        return self.auto_receive
+
+    async def _pump(self, link: Link) -> None:
+        inbound = link.inbound
+        assert inbound is not None
+        loss_told = False
+
+        def has_news() -> bool:
+            return self._forwards(link) and (bool(inbound) or
+                                             (inbound.ended is not None and not loss_told))
+
+        while True:
+            await inbound.wait_until(has_news)
+            lost_in_transparent = False
+            async with self.port.output_lock:
+                if not has_news():
+                    continue
+                if inbound:
+                    data, source = inbound.take(RECEIVE_CHUNK if self.transparent is link
+                                                else self.payload_limit)
+                    self._trace("link_rx", link, data)
+                    if self.transparent is link:
+                        await self.port.send(data)
+                    else:
+                        await self.port.send(replies.read_data(
+                            link.con_id, data, source if link.role == "server" else None))
+                    continue
+                loss_told = True
+                if self.transparent is link:
+                    lost_in_transparent = True
+                else:
+                    await self.port.send(replies.read_lost(link.con_id, self._loss_number(link)))
+            if lost_in_transparent:
+                await self.port.notify(TransparentLinkLost(link))
+
+    def _wake_pumps(self) -> None:
+        for link in self.links:
+            if link.inbound is not None:
+                link.inbound.wake()
+
+    # -- AT+SKTTT (NOTES S9, G5) -------------------------------------------------
+
+    async def transparent_mode(self, enable: int) -> bytes | None:
+        name = "SKTTT"
+        links = list(self.links)
+        if not links:
+            return replies.error(name, 2)
+        if len(links) > 1:
+            return replies.error(name, 4)
+        link = links[0]
+        if link.role != "client":
+            return replies.error(name, 3)
+        if link.inbound is not None and link.inbound.ended and not link.inbound:
+            return replies.error(name, 2)  # its connection is lost: nothing to talk to
+        async with self.port.output_lock:
+            await self.port.send(replies.ok(name))
+            self.transparent = link
+            self.framer.enter_transparent(trio.current_time())
+        self.port.log.info("transparent_on", con_id=link.con_id)
+        self._wake_pumps()
+        return None
+
+    async def _transparent_data(self, data: bytes) -> None:
+        link = self.transparent
+        assert link is not None
+        try:
+            await link.send(data)
+        except SendError as exc:
+            self.port.log.warning("transparent_send_failed", con_id=link.con_id, why=str(exc))
+            dropped = self.framer.leave_transparent()
+            self.port.log.info("transparent_link_lost", con_id=link.con_id,
+                               dropped_uart_bytes=dropped)
+            await self._leave_transparent()
+            return
+        self._trace("link_tx", link, data)
+
+    async def _leave_transparent(self) -> None:
+        async with self.port.output_lock:
+            link, self.transparent = self.transparent, None
+            self.auto_receive = False  # S9 (firmware)
+            await self.port.send(replies.TT_EXIT)
+        self.port.log.info("transparent_off", con_id=link.con_id if link else None)
+
+    # -- AT+SKTSTATE / AT+SKTDEL (NOTES S10, S11) ------------------------------
+
+    async def state(self) -> bytes:
+        lines = [replies.state_line(link.con_id, link.role, link.proto,
+                                    link.local if link.role == "server" or link.remote is None
+                                    else link.remote, link.fileno)
+                 for link in self.links]
+        return b"".join(lines) + replies.ok("SKTSTATE")
+
+    async def delete(self, con_id: int) -> bytes:
+        if con_id == 0:
+            for link in self.links:
+                self._close(link)
+            self.auto_receive = False  # S10 (firmware)
+        elif (link := self.links.get(con_id)) is not None:
+            self._close(link)
+        return replies.ok("SKTDEL")
+
+    def _close(self, link: Link) -> None:
+        if isinstance(link, TcpServerLink):
+            for seed in link.seeds:
+                self._close(seed)
+        link.close()
+        self.links.remove(link)
+        self.port.log.info("link_closed", con_id=link.con_id)
+
+    def close_all(self) -> None:
+        for link in self.links:
+            self._close(link)
+
+    def _trace(self, what: str, link: Link, data: bytes) -> None:
+        if self.port.trace:
+            self.port.log.debug(what, con_id=link.con_id, data=data.hex())

@@ -1,0 +1,29 @@
+"""Why opening or using a link failed, in terms a dialect maps to its replies."""
+
+
+class LinkError(Exception):
+    """Base of every link failure; the message says why, for the log."""
+
+
+class ResolveError(LinkError):
+    """The host name did not resolve."""
+
+
+class SocketError(LinkError):
+    """The socket could not be created or configured."""
+
+
+class BindError(LinkError):
+    """The local address or port could not be bound (in use, not ours)."""
+
+
+class ListenError(LinkError):
+    """The bound socket could not listen."""
+
+
+class ConnectError(LinkError):
+    """The peer refused, did not answer in time, or the route failed."""
+
+
+class SendError(LinkError):
+    """The link could not take the bytes (closed, reset, unreachable)."""

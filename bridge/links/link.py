@@ -1,0 +1,52 @@
+"""What every link kind shares: identity, its inbound buffer, its lifetime.
+
+A link is owned by one task (started through the port's link nursery); its
+cancel scope is its lifetime. ``close()`` is synchronous so that a command
+that closes a link can answer only once the socket is really closed.
+"""
+
+from __future__ import annotations
+
+import trio
+
+from .inbound import Address, Inbound
+
+
+class Link:
+    #: "client", "server" or "seed" (a peer accepted by a server)
+    role: str
+    #: "tcp", "udp" (later "ssl", "dtls")
+    proto: str
+
+    def __init__(self, *, role: str, proto: str, local: Address, remote: Address | None,
+                 fileno: int, inbound: Inbound | None) -> None:
+        self.role = role
+        self.proto = proto
+        self.local = local
+        self.remote = remote
+        self.fileno = fileno
+        self.inbound = inbound
+        self.con_id = -1
+        self.closed = False
+        self.scope = trio.CancelScope()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.con_id} {self.role} {self.proto} {self.remote}>"
+
+    async def receive_loop(self) -> None:
+        """Move data from the socket to ``inbound`` until the peer ends."""
+        raise NotImplementedError
+
+    async def send(self, data: bytes, dest: Address | None = None) -> None:
+        raise NotImplementedError
+
+    def _close_transport(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._close_transport()
+            self.scope.cancel()
+            if self.inbound is not None:
+                self.inbound.end("closed")

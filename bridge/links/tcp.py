@@ -1,0 +1,122 @@
+"""TCP links: clients, accepted peers (seeds) and listening servers."""
+
+from __future__ import annotations
+
+import errno
+import socket
+from collections.abc import Awaitable, Callable
+
+import trio
+
+from ..net.resolve import resolve
+from .errors import BindError, ConnectError, ListenError, SendError, SocketError
+from .inbound import Address, Inbound
+from .link import Link
+
+RECEIVE_CHUNK = 65536
+
+
+def _addr(sockaddr: tuple) -> Address:
+    return sockaddr[0], sockaddr[1]
+
+
+class TcpLink(Link):
+    """A connected TCP stream: a client we opened or a seed a server accepted."""
+
+    def __init__(self, stream: trio.SocketStream, *, role: str, inbound_capacity: int,
+                 proto: str = "tcp") -> None:
+        sock = stream.socket
+        super().__init__(role=role, proto=proto, local=_addr(sock.getsockname()),
+                         remote=_addr(sock.getpeername()), fileno=sock.fileno(),
+                         inbound=Inbound(inbound_capacity, datagrams=False))
+        self.stream = stream
+
+    async def receive_loop(self) -> None:
+        assert self.inbound is not None
+        try:
+            while True:
+                data = await self.stream.receive_some(RECEIVE_CHUNK)
+                if not data:
+                    self.inbound.end("closed")
+                    return
+                await self.inbound.put(data)
+        except (trio.BrokenResourceError, OSError):
+            self.inbound.end("reset")
+        except trio.ClosedResourceError:
+            self.inbound.end("closed")
+
+    async def send(self, data: bytes, dest: Address | None = None) -> None:
+        try:
+            await self.stream.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            raise SendError(f"write failed: {exc!r}") from None
+
+    def _close_transport(self) -> None:
+        self.stream.socket.close()
+
+
+async def connect_tcp(host: str, port: int, *, inbound_capacity: int) -> TcpLink:
+    """Resolve and connect; the caller bounds the time (trio's way)."""
+    family, sockaddr = await resolve(host, port, socket.SOCK_STREAM)
+    try:
+        sock = trio.socket.socket(family, socket.SOCK_STREAM)
+    except OSError as exc:
+        raise SocketError(f"socket: {exc}") from None
+    try:
+        await sock.connect(sockaddr)
+    except OSError as exc:
+        sock.close()
+        raise ConnectError(f"connect to {sockaddr[0]}:{port}: {exc.strerror}") from None
+    except BaseException:
+        sock.close()
+        raise
+    return TcpLink(trio.SocketStream(sock), role="client", inbound_capacity=inbound_capacity)
+
+
+class TcpServerLink(Link):
+    """A listening socket; each accepted peer is handed to ``on_accept``."""
+
+    def __init__(self, sock: trio.socket.SocketType) -> None:
+        super().__init__(role="server", proto="tcp", local=_addr(sock.getsockname()),
+                         remote=None, fileno=sock.fileno(), inbound=None)
+        self.sock = sock
+        self.seeds: list[Link] = []
+        self.on_accept: Callable[[trio.SocketStream], Awaitable[None]] | None = None
+
+    async def receive_loop(self) -> None:
+        assert self.on_accept is not None
+        while True:
+            try:
+                peer, _ = await self.sock.accept()
+            except OSError as exc:
+                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    await trio.sleep(0.1)  # out of fds: back off instead of spinning
+                    continue
+                raise
+            await self.on_accept(trio.SocketStream(peer))
+
+    async def send(self, data: bytes, dest: Address | None = None) -> None:
+        raise SendError("a server has no peer of its own")
+
+    def _close_transport(self) -> None:
+        self.sock.close()
+
+
+async def listen_tcp(bind_host: str, port: int, *, backlog: int = 16) -> TcpServerLink:
+    family, sockaddr = await resolve(bind_host, port, socket.SOCK_STREAM)
+    try:
+        sock = trio.socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    except OSError as exc:
+        raise SocketError(f"socket: {exc}") from None
+    try:
+        await sock.bind(sockaddr)
+    except OSError as exc:
+        sock.close()
+        raise BindError(f"bind {sockaddr[0]}:{port}: {exc.strerror}") from None
+    try:
+        sock.listen(backlog)
+    except OSError as exc:
+        sock.close()
+        raise ListenError(f"listen on {port}: {exc.strerror}") from None
+    return TcpServerLink(sock)

@@ -1,0 +1,21 @@
+"""Name resolution as this machine resolves names (/etc/hosts, nsswitch)."""
+
+from __future__ import annotations
+
+import socket
+
+import trio
+
+from ..links.errors import ResolveError
+
+
+async def resolve(host: str, port: int, socktype: int) -> tuple[int, tuple]:
+    """The first address for host:port as (family, sockaddr); IPv4 preferred,
+    as the modules we emulate are IPv4 devices."""
+    try:
+        infos = await trio.socket.getaddrinfo(host, port, type=socktype)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise ResolveError(f"cannot resolve {host!r}: {exc}") from None
+    infos.sort(key=lambda info: info[0] != socket.AF_INET)
+    family, _, _, _, sockaddr = infos[0]
+    return family, sockaddr

@@ -1,0 +1,146 @@
+"""One UART and everything behind it: reader, interpreter, links, writer.
+
+A Port is a nursery that supervises (ARCHITECTURE.md):
+
+1. the UART reader, which queues timestamped chunks for the interpreter;
+2. the interpreter, which feeds the dialect's framer and runs one command at
+   a time (NOTES G4);
+3. one task per open link, started through ``start_link``;
+4. the UART writer, the only task that writes to the UART, draining one
+   bounded channel of whole frames (NOTES G2).
+
+Both queues are bounded: a slow UART blocks whoever produces frames (link
+pumps stop, sockets stop being read); a slow link blocks the interpreter, the
+reader stops, and the UART is no longer read (flow control takes over).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+import trio
+
+from .at.events import NEED_DATA
+from .config import PortSettings
+from .dialects.skt import SktDialect
+from .links.link import Link
+
+DIALECTS = {"skt": SktDialect}
+UART_CHUNK = 65536
+
+
+class DeviceLost(Exception):
+    """The UART ended (EOF) or failed; the port must be reopened."""
+
+
+class Port:
+    def __init__(self, settings: PortSettings, *, trace: bool = False) -> None:
+        self.settings = settings
+        self.trace = trace
+        self.log = structlog.get_logger("bridge.port").bind(port=settings.name)
+        self.output_lock = trio.Lock()
+        self._out_tx, self._out_rx = trio.open_memory_channel[bytes](settings.uart_queue)
+        self._in_tx, self._in_rx = trio.open_memory_channel[Any](settings.uart_queue)
+        self._nursery: trio.Nursery | None = None
+        self.dialect = DIALECTS[settings.dialect](self)
+
+    async def run(self, uart: trio.abc.Stream) -> None:
+        """Serve the UART until cancelled; raises DeviceLost if it fails."""
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                nursery.start_soon(self._read_uart, uart)
+                nursery.start_soon(self._write_uart, uart)
+                await self.dialect.on_open()
+                nursery.start_soon(self._interpret)
+        finally:
+            self.dialect.close_all()
+
+    # -- services for the dialect -----------------------------------------
+
+    async def send(self, frame: bytes) -> None:
+        """Queue one whole frame for the UART (waits while the UART is slow)."""
+        if frame:
+            await self._out_tx.send(frame)
+
+    async def notify(self, notice: object) -> None:
+        """Hand a link's notice to the interpreter, in order with UART bytes."""
+        await self._in_tx.send(notice)
+
+    def start_link(self, link: Link, pump: Callable[[Link], Awaitable[None]]) -> None:
+        """Run a link's receive loop and its pump until the link is closed."""
+        assert self._nursery is not None
+        self._nursery.start_soon(self._run_link, link, pump)
+
+    async def _run_link(self, link: Link, pump: Callable[[Link], Awaitable[None]]) -> None:
+        log = self.log.bind(con_id=link.con_id)
+        try:
+            with link.scope:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(link.receive_loop)
+                    if link.inbound is not None:
+                        nursery.start_soon(pump, link)
+        except Exception:
+            # a link's failure stays inside that link: the host sees it as lost
+            log.exception("link_task_failed")
+            if link.inbound is not None:
+                link.inbound.end("reset")
+
+    # -- the three port tasks -------------------------------------------------
+
+    async def _read_uart(self, uart: trio.abc.Stream) -> None:
+        while True:
+            try:
+                data = await uart.receive_some(UART_CHUNK)
+            except (OSError, trio.BrokenResourceError) as exc:
+                raise DeviceLost(f"read failed: {exc!r}") from None
+            if not data:
+                raise DeviceLost("end of file")
+            if self.trace:
+                self.log.debug("uart_rx", data=data.hex())
+            await self._in_tx.send((trio.current_time(), data))
+
+    async def _write_uart(self, uart: trio.abc.Stream) -> None:
+        async for frame in self._out_rx:
+            parts = [frame]
+            size = len(frame)
+            while size < UART_CHUNK:  # coalesce what is already queued
+                try:
+                    frame = self._out_rx.receive_nowait()
+                except trio.WouldBlock:
+                    break
+                parts.append(frame)
+                size += len(frame)
+            data = parts[0] if len(parts) == 1 else b"".join(parts)
+            if self.trace:
+                self.log.debug("uart_tx", data=data.hex())
+            try:
+                await uart.send_all(data)
+            except (OSError, trio.BrokenResourceError) as exc:
+                raise DeviceLost(f"write failed: {exc!r}") from None
+
+    async def _interpret(self) -> None:
+        framer = self.dialect.framer
+        while True:
+            event = framer.next_event(trio.current_time())
+            if event is NEED_DATA:
+                deadline = framer.deadline()
+                item = None
+                with trio.move_on_at(math.inf if deadline is None else deadline):
+                    item = await self._in_rx.receive()
+                if item is None:
+                    continue
+                if isinstance(item, tuple):
+                    arrival, data = item
+                    framer.receive_data(data, arrival)
+                else:
+                    await self.dialect.handle_notice(item)
+                continue
+            try:
+                await self.dialect.handle(event)
+            except Exception:
+                # a bug must not take the port down with it; the host sees no reply
+                self.log.exception("command_failed", event=type(event).__name__)

@@ -1,0 +1,35 @@
+"""A new pseudo-terminal standing in for the UART (the default device).
+
+NOTES G8: the slave is put in raw mode before its path is published, and we
+keep it open ourselves, so a terminal program can come and go without the
+master seeing EOF or EIO.
+"""
+
+from __future__ import annotations
+
+import os
+import tty
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import trio
+
+
+@asynccontextmanager
+async def open_pty(link: str | None) -> AsyncIterator[tuple[trio.abc.Stream, str]]:
+    """Yield the master side as a stream and the path a device should open."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    slave_path = os.ttyname(slave)
+    stream = trio.lowlevel.FdStream(master)
+    try:
+        if link:
+            temporary = f"{link}.{os.getpid()}.tmp"
+            os.symlink(slave_path, temporary)
+            os.replace(temporary, link)  # atomic: a stale link from a crash is replaced
+        yield stream, link or slave_path
+    finally:
+        if link and os.path.islink(link) and os.readlink(link) == slave_path:
+            os.unlink(link)
+        await stream.aclose()
+        os.close(slave)

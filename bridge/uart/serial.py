@@ -1,0 +1,20 @@
+"""A real serial device through trio-serial, with the port's line settings."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import trio
+from trio_serial import SerialStream
+
+from ..config import PortSettings
+
+
+@asynccontextmanager
+async def open_serial(settings: PortSettings) -> AsyncIterator[tuple[trio.abc.Stream, str]]:
+    stream = SerialStream(settings.device, exclusive=True, baudrate=settings.baudrate,
+                          rtscts=settings.flow_control == "rtscts",
+                          xonxoff=settings.flow_control == "xonxoff")
+    async with stream:
+        yield stream, settings.device
