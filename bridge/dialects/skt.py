@@ -122,14 +122,16 @@ class SktDialect:
 
     async def _command(self, line: bytes) -> None:
         command = parse_command(line)
+        if command is not None and command.extended and command.name == "SKTSEND":
+            # framed as a line: no colon, so no data (G7: nothing to consume)
+            await self.port.send(replies.error("SKTSEND", 1))
+            return
         entry = self.commands.get(command.name) if command and command.extended else None
         if command is None or entry is None or (entry.signature is None and command.op):
             # NOTES S13: the firmware answers nothing to what it does not know
             self.port.log.warning("unknown_command", line=line[:80])
             return
         try:
-            if command.name == "SKTSEND":
-                raise ArgError(1, "no colon before the data")
             if entry.signature is None:
                 values = []
             elif command.op != "=":
