@@ -31,6 +31,7 @@ import dataclasses
 import hashlib
 import os
 import select
+import shlex
 import shutil
 import signal
 import socket
@@ -373,13 +374,19 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3, help="repetitions per relay (default 3)")
     parser.add_argument("--timeout", type=float, default=30,
                         help="seconds one direction may take before it counts as hung")
+    parser.add_argument("--bridge-cmd", metavar="CMD",
+                        help="command that stands for `at-bridge` (for profiling), e.g. "
+                             "'python -m cProfile -o /tmp/bridge.prof -m bridge'")
     args = parser.parse_args()
     size = int(args.mib * (1 << 20))
     if not shutil.which("socat"):
         print("socat is not installed", file=sys.stderr)
         return 1
     bridge = shutil.which("at-bridge")
-    bridge_cmd = [bridge] if bridge else [sys.executable, "-m", "bridge"]
+    if args.bridge_cmd:
+        bridge_cmd = shlex.split(args.bridge_cmd)
+    else:
+        bridge_cmd = [bridge] if bridge else [sys.executable, "-m", "bridge"]
 
     peer = Peer()
     results: dict[str, dict[str, list[Result]]] = {
