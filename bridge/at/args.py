@@ -150,7 +150,7 @@ class Signature:
         if len(tokens) not in (len(self.required), len(self.required) + len(self.optional)):
             raise ArgError(self.count_error, f"{len(tokens)} arguments")
         values = []
-        for param, token in zip(self.required + self.optional, tokens):
+        for param, token in zip(self.required + self.optional, tokens, strict=False):
             try:
                 values.append(param.parse(token))
             except NotANumber as exc:

@@ -159,9 +159,9 @@ class Framer:
 
     def deadline(self) -> float | None:
         """When ``next_event`` may have something even if no bytes arrive."""
-        if self.mode is Mode.TRANSPARENT and self._held and not self._ready:
-            if self.escape.max_gap is not None or self.escape.is_complete(self._held):
-                return self._last_rx + self.guard
+        waiting = self.mode is Mode.TRANSPARENT and self._held and not self._ready
+        if waiting and (self.escape.max_gap is not None or self.escape.is_complete(self._held)):
+            return self._last_rx + self.guard
         return None
 
     # -- output --------------------------------------------------------------

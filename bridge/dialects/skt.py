@@ -17,7 +17,6 @@ import trio
 from ..at import skt_replies as replies
 from ..at.args import (
     ArgError,
-    Command,
     Param,
     Signature,
     host,

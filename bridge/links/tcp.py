@@ -9,9 +9,10 @@ from collections.abc import Awaitable, Callable
 import trio
 
 from ..net.resolve import resolve
-from .errors import BindError, ConnectError, ListenError, SendError, SocketError
+from .errors import ConnectError, ListenError, SendError
 from .inbound import Address, Inbound
 from .link import Link
+from .sockets import bind, new_socket
 
 RECEIVE_CHUNK = 65536
 
@@ -58,10 +59,7 @@ class TcpLink(Link):
 async def connect_tcp(host: str, port: int, *, inbound_capacity: int) -> TcpLink:
     """Resolve and connect; the caller bounds the time (trio's way)."""
     family, sockaddr = await resolve(host, port, socket.SOCK_STREAM)
-    try:
-        sock = trio.socket.socket(family, socket.SOCK_STREAM)
-    except OSError as exc:
-        raise SocketError(f"socket: {exc}") from None
+    sock = new_socket(family, socket.SOCK_STREAM)
     try:
         await sock.connect(sockaddr)
     except OSError as exc:
@@ -104,16 +102,8 @@ class TcpServerLink(Link):
 
 async def listen_tcp(bind_host: str, port: int, *, backlog: int = 16) -> TcpServerLink:
     family, sockaddr = await resolve(bind_host, port, socket.SOCK_STREAM)
-    try:
-        sock = trio.socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    except OSError as exc:
-        raise SocketError(f"socket: {exc}") from None
-    try:
-        await sock.bind(sockaddr)
-    except OSError as exc:
-        sock.close()
-        raise BindError(f"bind {sockaddr[0]}:{port}: {exc.strerror}") from None
+    sock = new_socket(family, socket.SOCK_STREAM, reuse_address=True)
+    await bind(sock, sockaddr)
     try:
         sock.listen(backlog)
     except OSError as exc:

@@ -7,9 +7,10 @@ import socket
 import trio
 
 from ..net.resolve import resolve
-from .errors import BindError, SendError, SocketError
+from .errors import SendError
 from .inbound import Address, Inbound
 from .link import Link
+from .sockets import bind, new_socket
 
 MAX_DATAGRAM = 65535
 
@@ -67,14 +68,7 @@ async def open_udp(*, role: str, bind_host: str, local_port: int,
         if family == socket.AF_INET6 and bind_host == "0.0.0.0":
             bind_host = "::"
     _, bind_addr = await resolve(bind_host, local_port, socket.SOCK_DGRAM)
-    try:
-        sock = trio.socket.socket(family, socket.SOCK_DGRAM)
-    except OSError as exc:
-        raise SocketError(f"socket: {exc}") from None
-    try:
-        await sock.bind(bind_addr)
-    except OSError as exc:
-        sock.close()
-        raise BindError(f"bind {bind_addr[0]}:{local_port}: {exc.strerror}") from None
+    sock = new_socket(family, socket.SOCK_DGRAM)
+    await bind(sock, bind_addr)
     return UdpLink(sock, role=role, peer=(peer_addr[0], peer_addr[1]) if peer_addr else None,
                    inbound_capacity=inbound_capacity)
