@@ -95,6 +95,8 @@ def load(path: str | Path) -> Config:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: not UTF-8 at byte {exc.start}") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -116,10 +118,19 @@ def _toml_items(table: dict[str, Any]) -> list[str]:
         if isinstance(v, bool):
             return "true" if v else "false"
         if isinstance(v, str):
-            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            return '"' + "".join(map(_toml_char, v)) + '"'
         return repr(v)
 
     return [f"{key} = {value(v)}" for key, v in table.items() if v is not None]
+
+
+def _toml_char(char: str) -> str:
+    """One character of a TOML basic string: control characters escaped."""
+    if char in '"\\':
+        return "\\" + char
+    if char < " " or char == "\x7f":
+        return f"\\u{ord(char):04X}"
+    return char
 
 
 def state_directory(daemon: DaemonSettings) -> Path:

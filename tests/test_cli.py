@@ -1,0 +1,417 @@
+"""The real command, end to end: ``at-bridge run`` and ``at-bridge check-config``
+as subprocesses, a real pty as the UART and real sockets as the peers.
+
+Every wait is bounded (``trio.fail_after``) and every process started here is
+killed in a ``finally``, so a broken daemon fails a test instead of hanging or
+leaking into the rest of the suite.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import termios
+import tomllib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+import trio
+from conftest import WAIT, Device, TcpServer, open_skt_client
+
+MODULE = [sys.executable, "-m", "bridge"]
+EXIT_WITHIN = 5.0  # seconds from SIGTERM/SIGINT to the process's exit
+STATE = b"AT+SKTSTATE"
+STATE_OK = b"\r\n+SKTSTATE:OK\r\n"
+PTS = re.compile(r"/dev/pts/\d+")
+
+
+def script() -> list[str]:
+    """The ``at-bridge`` console script installed next to this interpreter."""
+    path = Path(sys.executable).parent / "at-bridge"
+    if not path.exists():
+        pytest.fail(f"{path} is missing: install the package (pip install -e .)")
+    return [str(path)]
+
+
+def environment(tmp_path: Path) -> dict[str, str]:
+    """The test's environment, with persisted state kept inside tmp_path."""
+    env = {key: value for key, value in os.environ.items() if key != "STATE_DIRECTORY"}
+    env["XDG_STATE_HOME"] = str(tmp_path / "state")
+    return env
+
+
+class Bridge:
+    """A running ``at-bridge run``: its stdout read line by line, its stderr in a file."""
+
+    def __init__(self, process: trio.Process, stderr_path: Path) -> None:
+        self.process = process
+        self.stderr_path = stderr_path
+        self.stdout = bytearray()  # everything read from stdout so far
+        self._unread = 0  # offset of the first byte line() has not returned
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    async def line(self, timeout: float = WAIT) -> str:
+        """The next line on stdout, without its newline."""
+        assert self.process.stdout is not None
+        with trio.fail_after(timeout):
+            while b"\n" not in self.stdout[self._unread:]:
+                data = await self.process.stdout.receive_some(65536)
+                assert data, (f"stdout closed after {bytes(self.stdout)!r}; "
+                              f"exit {self.process.poll()}; stderr:\n{self.stderr()}")
+                self.stdout += data
+        end = self.stdout.index(b"\n", self._unread)
+        line = bytes(self.stdout[self._unread:end]).decode()
+        self._unread = end + 1
+        return line
+
+    async def stop(self, signum: int = signal.SIGTERM) -> int:
+        """Send ``signum``; the exit code, which must come within EXIT_WITHIN s."""
+        self.process.send_signal(signum)
+        with trio.fail_after(EXIT_WITHIN):
+            return await self.process.wait()
+
+    async def all_stdout(self) -> bytes:
+        """Everything the process wrote on stdout (call once it has exited)."""
+        assert self.process.stdout is not None
+        with trio.fail_after(WAIT):
+            while data := await self.process.stdout.receive_some(65536):
+                self.stdout += data
+        return bytes(self.stdout)
+
+
+@asynccontextmanager
+async def running(tmp_path: Path, *args: str, command: list[str] | None = None
+                  ) -> AsyncIterator[Bridge]:
+    """``at-bridge run ARGS`` for the duration of the block; killed on the way out."""
+    stderr_path = tmp_path / f"stderr-{len(list(tmp_path.glob('stderr-*')))}.txt"
+    with open(stderr_path, "wb") as stderr:
+        process = await trio.lowlevel.open_process(
+            [*(command or MODULE), "run", *args], stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=stderr, cwd=tmp_path, env=environment(tmp_path))
+    try:
+        yield Bridge(process, stderr_path)
+    finally:
+        with trio.CancelScope(shield=True):
+            if process.returncode is None:
+                process.kill()
+                with trio.move_on_after(WAIT):
+                    await process.wait()
+            assert process.stdout is not None
+            await process.stdout.aclose()
+
+
+async def run_command(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    """A command that must finish by itself (check-config, or a run that fails)."""
+    with trio.fail_after(WAIT):
+        return await trio.run_process(
+            [*MODULE, *args], stdin=subprocess.DEVNULL, capture_stdout=True,
+            capture_stderr=True, check=False, cwd=tmp_path, env=environment(tmp_path))
+
+
+class Terminal(Device):
+    """conftest.Device without its own tty.setraw: the line settings the
+    daemon left on the pty are the ones a terminal program finds."""
+
+    def __init__(self, path: str) -> None:
+        fd = os.open(path, os.O_RDWR | os.O_NOCTTY)
+        self.attributes = termios.tcgetattr(fd)
+        self.stream = trio.lowlevel.FdStream(fd)
+        self.pending = bytearray()
+
+
+def assert_raw(attributes: list) -> None:
+    """What tty.setraw / cfmakeraw clear: no echo, no line editing, no signals,
+    no CR/NL translation either way."""
+    iflag, oflag, _cflag, lflag = attributes[:4]
+    assert not lflag & (termios.ECHO | termios.ECHONL | termios.ICANON | termios.ISIG
+                        | termios.IEXTEN)
+    assert not oflag & termios.OPOST
+    assert not iflag & (termios.ICRNL | termios.INLCR | termios.IGNCR | termios.IXON
+                        | termios.ISTRIP)
+
+
+# --- at-bridge run ---------------------------------------------------------------
+
+
+async def test_run_prints_a_raw_pty_that_answers_and_survives_reopen(tmp_path: Path) -> None:
+    """``at-bridge run``: one line, /dev/pts/N; raw before it is printed (G8),
+    so no echo and no newline translation; a terminal can close and reopen."""
+    async with running(tmp_path, command=script()) as bridge:
+        path = await bridge.line()
+        assert PTS.fullmatch(path), path
+
+        terminal = Terminal(path)
+        assert_raw(terminal.attributes)
+        await terminal.command(STATE, STATE_OK)
+        await terminal.expect_silence()  # nothing more: in particular no echo of the command
+        await terminal.aclose()
+
+        for _ in range(2):  # a terminal program comes and goes; the daemon stays
+            terminal = Terminal(path)
+            assert_raw(terminal.attributes)
+            await terminal.command(STATE, STATE_OK)
+            await terminal.aclose()
+        device = Device(path)
+        await device.command(STATE, STATE_OK)
+        await device.expect_silence()
+        await device.aclose()
+
+        assert await bridge.stop() == 0, bridge.stderr()
+        assert await bridge.all_stdout() == (path + "\n").encode()
+
+
+@pytest.mark.parametrize("stale", [False, True], ids=["fresh", "stale-link"])
+async def test_run_pty_link_removed_on_sigterm(tmp_path: Path, stale: bool) -> None:
+    """``run --pty LINK --dialect skt``: LINK -> the slave, printed, answers;
+    SIGTERM exits 0 within 5 s and removes LINK. A stale link left by a crash
+    is replaced."""
+    link = tmp_path / "uart"
+    if stale:
+        os.symlink("/dev/pts/nonexistent", link)
+    async with running(tmp_path, "--pty", str(link), "--dialect", "skt") as bridge:
+        assert await bridge.line() == str(link)
+        assert link.is_symlink()
+        target = os.readlink(link)
+        assert PTS.fullmatch(target), target
+
+        device = Device(str(link))
+        assert os.ttyname(device.stream.fileno()) == target
+        await device.command(STATE, STATE_OK)
+        await device.expect_silence()
+        await device.aclose()
+
+        assert await bridge.stop(signal.SIGTERM) == 0, bridge.stderr()
+        assert not os.path.lexists(link)
+        assert await bridge.all_stdout() == f"{link}\n".encode()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+async def test_signal_closes_links_and_exits_0(tmp_path: Path, tcp_server: TcpServer,
+                                               signum: int) -> None:
+    """SIGINT or SIGTERM with a TCP link open: the peer sees the link close, exit 0."""
+    link = tmp_path / "uart"
+    async with running(tmp_path, "--pty", str(link)) as bridge:
+        assert await bridge.line() == str(link)
+        device = Device(str(link))
+        peer = await open_skt_client(device, tcp_server)
+        try:
+            await device.send(b"AT+SKTSEND=2,1:hi")
+            await peer.expect(b"hi")
+            await device.expect(b"\r\n+SKTSEND:OK\r\n")
+
+            bridge.process.send_signal(signum)
+            await peer.expect_eof()
+            with trio.fail_after(EXIT_WITHIN):
+                code = await bridge.process.wait()
+            assert code == 0, bridge.stderr()
+            assert not os.path.lexists(link)
+        finally:
+            await peer.aclose()
+            await device.aclose()
+
+
+def two_port_config(tmp_path: Path) -> Path:
+    config = tmp_path / "two.toml"
+    config.write_text(
+        "[daemon]\n"
+        'log_level = "warning"\n'
+        "\n"
+        "[[port]]\n"
+        'name = "a"\n'
+        f'device = "pty:{tmp_path}/a"\n'
+        'bind_address = "127.0.0.1"\n'
+        "\n"
+        "[[port]]\n"
+        'name = "b"\n'
+        f'device = "pty:{tmp_path}/b"\n'
+        'bind_address = "127.0.0.1"\n')
+    return config
+
+
+async def test_run_config_with_two_ports(tmp_path: Path) -> None:
+    """``run --config FILE``: both links printed, both answer, both removed on SIGTERM."""
+    links = {f"{tmp_path}/a", f"{tmp_path}/b"}
+    async with running(tmp_path, "--config", str(two_port_config(tmp_path))) as bridge:
+        printed = {await bridge.line(), await bridge.line()}
+        assert printed == links
+        devices = [Device(path) for path in sorted(links)]
+        try:
+            assert len({os.readlink(path) for path in links}) == 2  # two distinct ptys
+            for device in devices:
+                await device.command(STATE, STATE_OK)
+            for device in reversed(devices):
+                await device.command(STATE, STATE_OK)
+                await device.expect_silence(0.1)
+        finally:
+            for device in devices:
+                await device.aclose()
+        assert await bridge.stop() == 0, bridge.stderr()
+        assert not any(os.path.lexists(path) for path in links)
+        stdout = (await bridge.all_stdout()).decode()
+        assert stdout.endswith("\n") and set(stdout.splitlines()) == links
+        assert len(stdout.splitlines()) == 2
+
+
+# --- at-bridge check-config ------------------------------------------------------
+
+# Every key and its default, as README.md documents them (state_dir has none).
+DAEMON_DEFAULTS = {"log_format": "console", "log_level": "info", "trace": False}
+PORT_DEFAULTS = {
+    "dialect": "skt", "baudrate": 115200, "flow_control": "none", "guard_ms": 20,
+    "line_limit": 4096, "payload_limit": 4096, "link_buffer": 65536, "uart_queue": 64,
+    "connect_timeout": 10.0, "bind_address": "0.0.0.0",
+}
+
+MINIMAL = '[[port]]\nname = "meter1"\ndevice = "pty:"\n'
+
+
+async def check_config(tmp_path: Path, text: str, name: str = "config.toml"
+                       ) -> subprocess.CompletedProcess[bytes]:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return await run_command(tmp_path, "check-config", str(path))
+
+
+async def test_check_config_prints_every_default(tmp_path: Path) -> None:
+    result = await check_config(tmp_path, MINIMAL)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == b""
+    printed = result.stdout.decode()
+    assert "baudrate = 115200\n" in printed
+    data = tomllib.loads(printed)
+    assert data == {"daemon": DAEMON_DEFAULTS,
+                    "port": [{"name": "meter1", "device": "pty:", **PORT_DEFAULTS}]}
+
+
+ROUND_TRIPS = {
+    "defaults": MINIMAL,
+    "non-defaults": (
+        "[daemon]\n"
+        "state_dir = '/var/lib/at \"bridge\" \\ é'\n"
+        'log_format = "json"\n'
+        "trace = true\n"
+        "\n"
+        "[[port]]\n"
+        'name = "meter1"\n'
+        'device = "/dev/serial/by-id/usb-FTDI_x"\n'
+        'baudrate = 9600\n'
+        'flow_control = "rtscts"\n'
+        "guard_ms = 0\n"
+        "connect_timeout = 3\n"
+        "\n"
+        "[[port]]\n"
+        'name = "pty.2"\n'
+        'device = "pty:/run/at-bridge/x"\n'
+        "connect_timeout = 0.00001\n"
+        'bind_address = "127.0.0.1"\n'),
+    # Valid strings (any path may hold them) that TOML must escape when printed.
+    "control-characters": (
+        "[[port]]\n"
+        'name = "odd"\n'
+        'device = "/dev/odd\\nname\\u0001\\u007f\\ttab"\n'),
+}
+
+
+@pytest.mark.parametrize("text", ROUND_TRIPS.values(), ids=ROUND_TRIPS.keys())
+async def test_check_config_output_round_trips(tmp_path: Path, text: str) -> None:
+    """The printed config is TOML, means the same as the input plus the
+    defaults, and checking it again prints it unchanged."""
+    first = await check_config(tmp_path, text)
+    assert first.returncode == 0, first.stderr
+    printed = first.stdout.decode()
+    data = tomllib.loads(printed)
+    given = tomllib.loads(text)
+    assert data["daemon"] == {**DAEMON_DEFAULTS, **given.get("daemon", {})}
+    assert data["port"] == [{**PORT_DEFAULTS, **port} for port in given["port"]]
+
+    second = await check_config(tmp_path, printed, "printed.toml")
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.decode() == printed
+
+
+# (id, file text or None for no file, text the error line must contain)
+BAD_CONFIGS = [
+    ("daemon-unknown-key", '[daemon]\nbogus = 1\n' + MINIMAL, "daemon.bogus"),
+    ("port-unknown-key", MINIMAL + "bogus = 1\n", "port[0].bogus"),
+    ("top-unknown-key", "bogus = 1\n" + MINIMAL, "bogus"),
+    ("wrong-type", MINIMAL + 'baudrate = "fast"\n', "port[0].baudrate"),
+    ("daemon-wrong-type", '[daemon]\ntrace = "yes"\n' + MINIMAL, "daemon.trace"),
+    ("baudrate-too-low", MINIMAL + "baudrate = 10\n", "port[0].baudrate"),
+    ("guard-negative", MINIMAL + "guard_ms = -1\n", "port[0].guard_ms"),
+    ("timeout-zero", MINIMAL + "connect_timeout = 0\n", "port[0].connect_timeout"),
+    ("second-port", MINIMAL + MINIMAL.replace("meter1", "meter2") + "baudrate = 5000000\n",
+     "port[1].baudrate"),
+    ("bad-flow-control", MINIMAL + 'flow_control = "maybe"\n', "port[0].flow_control"),
+    ("bad-dialect", MINIMAL + 'dialect = "xyz"\n', "port[0].dialect"),
+    ("bad-log-level", '[daemon]\nlog_level = "loud"\n' + MINIMAL, "daemon.log_level"),
+    ("bad-name", '[[port]]\nname = "a b"\ndevice = "pty:"\n', "port[0].name"),
+    ("missing-device", '[[port]]\nname = "meter1"\n', "port[0].device"),
+    ("missing-name", '[[port]]\ndevice = "pty:"\n', "port[0].name"),
+    ("duplicate-names", MINIMAL + MINIMAL, "port[1].name"),
+    ("invalid-toml", MINIMAL + "[[port]\n", "config.toml"),
+    ("not-utf-8", None, "config.toml"),
+    ("missing-file", None, "config.toml"),
+    ("no-port", '[daemon]\nlog_level = "debug"\n', "port"),
+    ("empty-file", "", "port"),
+    ("empty-port-list", "port = []\n", "port"),
+    ("port-not-a-table", "port = 3\n", "port"),
+]
+
+
+def write_bad_config(tmp_path: Path, case: str, text: str | None) -> Path:
+    path = tmp_path / "config.toml"
+    if case == "not-utf-8":
+        path.write_bytes(MINIMAL.encode().replace(b"meter1", b"meter\xff"))
+    elif text is not None:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+def assert_one_error_line(result: subprocess.CompletedProcess[bytes], naming: str) -> None:
+    """Exit 2, nothing on stdout, one line on stderr containing ``naming``
+    (for a key, followed by a colon: "at-bridge: port[0].baudrate: expected ...")."""
+    stderr = result.stderr.decode(errors="replace")
+    assert result.returncode == 2, stderr
+    assert "Traceback" not in stderr, stderr
+    assert stderr.endswith("\n") and stderr.count("\n") == 1, stderr
+    assert naming in stderr, stderr
+    assert result.stdout == b""
+
+
+@pytest.mark.parametrize(("case", "text", "key"), BAD_CONFIGS, ids=[c[0] for c in BAD_CONFIGS])
+async def test_check_config_rejects_with_one_line(tmp_path: Path, case: str, text: str | None,
+                                                  key: str) -> None:
+    path = write_bad_config(tmp_path, case, text)
+    result = await run_command(tmp_path, "check-config", str(path))
+    assert_one_error_line(result, (str(path) if key == "config.toml" else key) + ":")
+
+
+RUN_BAD = ["port-unknown-key", "baudrate-too-low", "invalid-toml", "not-utf-8", "missing-file",
+           "no-port"]
+
+
+@pytest.mark.parametrize(("case", "text", "key"), [c for c in BAD_CONFIGS if c[0] in RUN_BAD],
+                         ids=RUN_BAD)
+async def test_run_rejects_bad_config_with_one_line(tmp_path: Path, case: str, text: str | None,
+                                                    key: str) -> None:
+    """``run --config bad.toml`` exits 2 at once with the same one line."""
+    path = write_bad_config(tmp_path, case, text)
+    result = await run_command(tmp_path, "run", "--config", str(path))
+    assert_one_error_line(result, (str(path) if key == "config.toml" else key) + ":")
+
+
+async def test_run_config_with_pty_is_rejected(tmp_path: Path) -> None:
+    """--pty and --dialect describe the one port of a config-less run."""
+    path = tmp_path / "config.toml"
+    path.write_text(MINIMAL)
+    result = await run_command(tmp_path, "run", "--config", str(path), "--pty",
+                               str(tmp_path / "uart"))
+    assert_one_error_line(result, "--pty")
+    assert not os.path.lexists(tmp_path / "uart")
