@@ -16,7 +16,7 @@ reader stops, and the UART is no longer read (flow control takes over).
 
 from __future__ import annotations
 
-import math
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -24,6 +24,7 @@ import structlog
 import trio
 
 from .at.events import NEED_DATA
+from .at.framer import Framer
 from .config import PortSettings
 from .dialects.skt import SktDialect
 from .links.link import Link
@@ -124,23 +125,35 @@ class Port:
 
     async def _interpret(self) -> None:
         framer = self.dialect.framer
+        notices: deque[object] = deque()
         while True:
+            # Feed every chunk already queued before asking for events: their
+            # arrival times, not ours, decide whether an escape stood alone (G5).
+            while not notices:
+                try:
+                    item = self._in_rx.receive_nowait()
+                except trio.WouldBlock:
+                    break
+                self._take(item, framer, notices)
             event = framer.next_event(trio.current_time())
-            if event is NEED_DATA:
-                deadline = framer.deadline()
-                item = None
-                with trio.move_on_at(math.inf if deadline is None else deadline):
-                    item = await self._in_rx.receive()
-                if item is None:
-                    continue
-                if isinstance(item, tuple):
-                    arrival, data = item
-                    framer.receive_data(data, arrival)
-                else:
-                    await self.dialect.handle_notice(item)
-                continue
-            try:
-                await self.dialect.handle(event)
-            except Exception:
-                # a bug must not take the port down with it; the host sees no reply
-                self.log.exception("command_failed", event=type(event).__name__)
+            if event is not NEED_DATA:
+                try:
+                    await self.dialect.handle(event)
+                except Exception:
+                    # a bug must not take the port down with it; the host sees no reply
+                    self.log.exception("command_failed", event=type(event).__name__)
+            elif notices:
+                await self.dialect.handle_notice(notices.popleft())
+            elif (deadline := framer.deadline()) is None:
+                self._take(await self._in_rx.receive(), framer, notices)
+            else:
+                with trio.move_on_at(deadline):
+                    self._take(await self._in_rx.receive(), framer, notices)
+
+    @staticmethod
+    def _take(item: object, framer: Framer, notices: deque[object]) -> None:
+        if isinstance(item, tuple):
+            arrival, data = item
+            framer.receive_data(data, arrival)
+        else:
+            notices.append(item)

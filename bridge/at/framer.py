@@ -102,8 +102,10 @@ class Framer:
         self._report_discard = False
         self._payload_left = 0
         self._payload = bytearray()
-        self._ready: list[bytes] = []
-        self._held = bytearray()
+        self._ready: list[bytes] = []  # transparent bytes known to be data
+        self._held = b""  # transparent bytes that may be the escape
+        self._held_quiet_starts: list[int] = []  # offsets in _held that followed silence
+        self._escaped = False  # the held escape was confirmed by later bytes' arrival
         self._last_rx = 0.0
         self._mode_fresh = False
 
@@ -153,7 +155,8 @@ class Framer:
         """
         dropped = sum(map(len, self._ready)) + len(self._held)
         self._ready.clear()
-        self._held.clear()
+        self._hold(b"", [])
+        self._escaped = False
         self.mode = Mode.COMMAND
         return dropped
 
@@ -161,14 +164,15 @@ class Framer:
         """When ``next_event`` may have something even if no bytes arrive."""
         waiting = self.mode is Mode.TRANSPARENT and self._held and not self._ready
         if waiting and (self.escape.max_gap is not None or self.escape.is_complete(self._held)):
-            return self._last_rx + self.guard
+            return self._silent_from()
         return None
 
     # -- output --------------------------------------------------------------
 
     def next_event(self, now: float) -> Event | NeedData:
         while True:
-            if self.mode is Mode.TRANSPARENT:
+            if self.mode is Mode.TRANSPARENT or self._ready or self._escaped:
+                # data and an escape found while feeding come out first, in order
                 return self._transparent_event(now)
             if self.mode is Mode.PAYLOAD:
                 event = self._payload_event()
@@ -262,37 +266,61 @@ class Framer:
 
     # -- transparent mode ---------------------------------------------------
 
+    def _silent_from(self) -> float:
+        """When the silence after the last transparent bytes reaches the guard."""
+        return self._last_rx + self.guard
+
+    def _hold(self, candidate: bytes, quiet_starts: list[int]) -> None:
+        self._held = candidate
+        self._held_quiet_starts = quiet_starts
+
     def _transparent_bytes(self, data: bytes, now: float) -> None:
-        gap = now - self._last_rx
-        quiet = self._mode_fresh or gap >= self.guard
-        if self._held:
-            candidate = self._held + data
-            max_gap = self.escape.max_gap
-            if (max_gap is None or gap < max_gap) and self.escape.could_be(candidate):
-                self._held = candidate
-                self._last_rx = now
-                return
-            self._ready.append(bytes(self._held))
-            self._held.clear()
+        quiet = self._mode_fresh or now >= self._silent_from()
         self._mode_fresh = False
-        self._last_rx = now
-        if quiet and self.escape.could_be(data):
-            self._held += data
+        if self._held and quiet and self.escape.is_complete(self._held):
+            # the escape had its silence after it before these bytes came (G5)
+            self._hold(b"", [])
+            self._escaped = True
+            self.mode = Mode.COMMAND
+            self._last_rx = now
+            self._buf += data
+            return
+        max_gap = self.escape.max_gap
+        if self._held and (max_gap is None or now - self._last_rx < max_gap):
+            candidate = self._held + data
+            quiet_starts = self._held_quiet_starts + ([len(self._held)] if quiet else [])
         else:
-            self._ready.append(data)
+            if self._held:
+                self._ready.append(self._held)
+            candidate = data
+            quiet_starts = [0] if quiet else []
+        self._last_rx = now
+        # the escape may start at any point that followed silence (G5): take the
+        # earliest such point from which the rest can still be the escape
+        for start in quiet_starts:
+            if self.escape.could_be(candidate[start:]):
+                if start:
+                    self._ready.append(candidate[:start])
+                self._hold(candidate[start:], [q - start for q in quiet_starts if q >= start])
+                return
+        self._ready.append(candidate)
+        self._hold(b"", [])
 
     def _transparent_event(self, now: float) -> Event | NeedData:
         if self._ready:
             data = self._ready[0] if len(self._ready) == 1 else b"".join(self._ready)
             self._ready.clear()
             return TransparentData(data)
-        if self._held and now - self._last_rx >= self.guard:
+        if self._escaped:
+            self._escaped = False
+            return EscapeSeen()
+        if self._held and now >= self._silent_from():
             if self.escape.is_complete(self._held):
-                self._held.clear()
+                self._hold(b"", [])
                 self.mode = Mode.COMMAND
                 return EscapeSeen()
             if self.escape.max_gap is not None:
-                data = bytes(self._held)
-                self._held.clear()
+                data = self._held
+                self._hold(b"", [])
                 return TransparentData(data)
         return NEED_DATA
