@@ -14,6 +14,8 @@ from contextlib import asynccontextmanager
 
 import trio
 
+from .coalesce import CoalescingStream
+
 
 @asynccontextmanager
 async def open_pty(link: str | None) -> AsyncIterator[tuple[trio.abc.Stream, str]]:
@@ -21,7 +23,7 @@ async def open_pty(link: str | None) -> AsyncIterator[tuple[trio.abc.Stream, str
     master, slave = os.openpty()
     tty.setraw(slave)
     slave_path = os.ttyname(slave)
-    stream = trio.lowlevel.FdStream(master)
+    stream = CoalescingStream(trio.lowlevel.FdStream(master), master)
     try:
         if link:
             temporary = f"{link}.{os.getpid()}.tmp"
