@@ -69,7 +69,7 @@ class Device:
         regex = re.compile(pattern, re.DOTALL)
         with trio.fail_after(timeout):
             while True:
-                match = regex.match(self.pending)
+                match = regex.match(bytes(self.pending))  # a copy: pending changes
                 if match:
                     del self.pending[: match.end()]
                     return match

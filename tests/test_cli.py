@@ -8,6 +8,7 @@ leaking into the rest of the suite.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -415,3 +416,31 @@ async def test_run_config_with_pty_is_rejected(tmp_path: Path) -> None:
                                str(tmp_path / "uart"))
     assert_one_error_line(result, "--pty")
     assert not os.path.lexists(tmp_path / "uart")
+
+
+async def test_trace_logs_traffic_as_hex_with_port_and_con_id(tmp_path: Path,
+                                                             tcp_server: TcpServer) -> None:
+    """--trace logs every byte moved, as hex, one JSON event per line, with the
+    port and (for link traffic) the con_id bound."""
+    link = tmp_path / "uart"
+    async with running(tmp_path, "--pty", str(link), "--trace",
+                       "--log-format", "json") as bridge:
+        assert await bridge.line() == str(link)
+        device = Device(str(link))
+        peer = await open_skt_client(device, tcp_server)
+        try:
+            await device.send(b"AT+SKTSEND=3,1:\x00\xffA")
+            await peer.expect(b"\x00\xffA")
+            await device.expect(b"\r\n+SKTSEND:OK\r\n")
+            assert await bridge.stop() == 0
+        finally:
+            await peer.aclose()
+            await device.aclose()
+    events = [json.loads(line) for line in bridge.stderr().splitlines()]
+    assert {"event": "link_tx", "con_id": 1, "data": "00ff41", "port": "uart"}.items() \
+        <= next(e for e in events if e["event"] == "link_tx").items()
+    uart_rx = "".join(e["data"] for e in events if e["event"] == "uart_rx")
+    assert b"AT+SKTSEND=3,1:\x00\xffA".hex() in uart_rx
+    uart_tx = "".join(e["data"] for e in events if e["event"] == "uart_tx")
+    assert b"\r\n+SKTSEND:OK\r\n".hex() in uart_tx
+    assert all(e.get("port") == "uart" for e in events if e["event"] in ("uart_rx", "uart_tx"))
