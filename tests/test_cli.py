@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 import trio
-from conftest import WAIT, Device, TcpServer, open_skt_client
+from conftest import WAIT, Device, Peer, TcpServer, open_skt_client
 
 MODULE = [sys.executable, "-m", "bridge"]
 EXIT_WITHIN = 5.0  # seconds from SIGTERM/SIGINT to the process's exit
@@ -193,29 +193,36 @@ async def test_run_pty_link_removed_on_sigterm(tmp_path: Path, stale: bool) -> N
         assert await bridge.all_stdout() == f"{link}\n".encode()
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-async def test_signal_closes_links_and_exits_0(tmp_path: Path, tcp_server: TcpServer,
-                                               signum: int) -> None:
-    """SIGINT or SIGTERM with a TCP link open: the peer sees the link close, exit 0."""
+@asynccontextmanager
+async def bridge_with_link(tmp_path: Path, tcp_server: TcpServer, *args: str,
+                           payload: bytes) -> AsyncIterator[tuple[Bridge, Peer, Path]]:
+    """``run --pty LINK ARGS`` with a TCP link open that has carried ``payload``."""
     link = tmp_path / "uart"
-    async with running(tmp_path, "--pty", str(link)) as bridge:
+    async with running(tmp_path, "--pty", str(link), *args) as bridge:
         assert await bridge.line() == str(link)
         device = Device(str(link))
         peer = await open_skt_client(device, tcp_server)
         try:
-            await device.send(b"AT+SKTSEND=2,1:hi")
-            await peer.expect(b"hi")
+            await device.send(b"AT+SKTSEND=%d,1:" % len(payload) + payload)
+            await peer.expect(payload)
             await device.expect(b"\r\n+SKTSEND:OK\r\n")
-
-            bridge.process.send_signal(signum)
-            await peer.expect_eof()
-            with trio.fail_after(EXIT_WITHIN):
-                code = await bridge.process.wait()
-            assert code == 0, bridge.stderr()
-            assert not os.path.lexists(link)
+            yield bridge, peer, link
         finally:
             await peer.aclose()
             await device.aclose()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+async def test_signal_closes_links_and_exits_0(tmp_path: Path, tcp_server: TcpServer,
+                                               signum: int) -> None:
+    """SIGINT or SIGTERM with a TCP link open: the peer sees the link close, exit 0."""
+    async with bridge_with_link(tmp_path, tcp_server, payload=b"hi") as (bridge, peer, link):
+        bridge.process.send_signal(signum)
+        await peer.expect_eof()
+        with trio.fail_after(EXIT_WITHIN):
+            code = await bridge.process.wait()
+        assert code == 0, bridge.stderr()
+        assert not os.path.lexists(link)
 
 
 def two_port_config(tmp_path: Path) -> Path:
@@ -422,20 +429,9 @@ async def test_trace_logs_traffic_as_hex_with_port_and_con_id(tmp_path: Path,
                                                              tcp_server: TcpServer) -> None:
     """--trace logs every byte moved, as hex, one JSON event per line, with the
     port and (for link traffic) the con_id bound."""
-    link = tmp_path / "uart"
-    async with running(tmp_path, "--pty", str(link), "--trace",
-                       "--log-format", "json") as bridge:
-        assert await bridge.line() == str(link)
-        device = Device(str(link))
-        peer = await open_skt_client(device, tcp_server)
-        try:
-            await device.send(b"AT+SKTSEND=3,1:\x00\xffA")
-            await peer.expect(b"\x00\xffA")
-            await device.expect(b"\r\n+SKTSEND:OK\r\n")
-            assert await bridge.stop() == 0
-        finally:
-            await peer.aclose()
-            await device.aclose()
+    async with bridge_with_link(tmp_path, tcp_server, "--trace", "--log-format", "json",
+                                payload=b"\x00\xffA") as (bridge, _, _):
+        assert await bridge.stop() == 0
     events = [json.loads(line) for line in bridge.stderr().splitlines()]
     assert {"event": "link_tx", "con_id": 1, "data": "00ff41", "port": "uart"}.items() \
         <= next(e for e in events if e["event"] == "link_tx").items()
