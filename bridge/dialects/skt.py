@@ -27,7 +27,6 @@ from ..at.args import (
     port_number,
     split_args,
 )
-from ..at.events import CommandHead, CommandLine, EscapeSeen, LineTooLong, Payload, TransparentData
 from ..at.framer import SKT_ESCAPE, Framer
 from ..links.errors import (
     BindError,
@@ -37,10 +36,11 @@ from ..links.errors import (
     ResolveError,
     SendError,
 )
+from ..links.inbound import Address
 from ..links.link import Link
-from ..links.table import LinkTable
-from ..links.tcp import RECEIVE_CHUNK, TcpLink, TcpServerLink, connect_tcp, listen_tcp
+from ..links.tcp import TcpLink, TcpServerLink, connect_tcp, listen_tcp
 from ..links.udp import open_udp
+from .base import LinkDialect
 
 if TYPE_CHECKING:
     from ..port import Port
@@ -50,31 +50,23 @@ TCP, UDP, SSL = 0, 1, 2
 
 
 @dataclass(frozen=True)
-class TransparentLinkLost:
-    """The link in transparent mode closed; the interpreter must leave the mode."""
-
-    link: Link
-
-
-@dataclass(frozen=True)
 class SktCommand:
     signature: Signature | None  # None: the command takes no arguments
     #: returns the reply, or None when it already sent it (under the output lock)
     handler: Callable[..., Awaitable[bytes | None]]
 
 
-class SktDialect:
+class SktDialect(LinkDialect):
     name = "skt"
+    transparent_lost_notice = replies.TT_EXIT  # S9
 
     def __init__(self, port: Port) -> None:
-        self.port = port
+        super().__init__(port, range(1, 10))  # NOTES S2
         settings = port.settings
-        self.payload_limit = settings.payload_limit
+        self.payload_limit = self.frame_limit = settings.payload_limit
         self.framer = Framer(line_limit=settings.line_limit, guard=settings.guard_ms / 1000,
                              escape=SKT_ESCAPE, colon_commands=(SEND_PREFIX,))
-        self.links = LinkTable(range(1, 10))  # NOTES S2
         self.auto_receive = False
-        self.transparent: Link | None = None
         self._pending_send: list[str] | None = None
         self.commands: dict[str, SktCommand] = {
             "SKTSERVER": SktCommand(Signature((Param(int_in(0, 2), 14), Param(port_number, 2))),
@@ -94,32 +86,16 @@ class SktDialect:
 
     # -- events from the framer --------------------------------------------
 
-    async def on_open(self) -> None:
-        """SKT modules print nothing when the port opens."""
+    async def on_line_too_long(self) -> None:
+        """NOTES G1/S13: SKT stays silent."""
 
-    async def handle(self, event: object) -> None:
-        match event:
-            case CommandLine(line):
-                await self._command(line)
-            case CommandHead(line):
-                await self._send_head(line)
-            case Payload(data):
-                await self._send_payload(data)
-            case TransparentData(data):
-                await self._transparent_data(data)
-            case EscapeSeen():
-                await self._leave_transparent()
-            case LineTooLong():
-                self.port.log.warning("line_too_long", limit=self.framer.line_limit)
+    async def on_escape(self) -> None:
+        await self.leave_transparent(replies.TT_EXIT)  # S9
 
-    async def handle_notice(self, notice: object) -> None:
-        if isinstance(notice, TransparentLinkLost) and notice.link is self.transparent:
-            dropped = self.framer.leave_transparent()
-            self.port.log.info("transparent_link_lost", con_id=notice.link.con_id,
-                               dropped_uart_bytes=dropped)
-            await self._leave_transparent()
+    def on_transparent_off(self) -> None:
+        self.auto_receive = False  # S9 (firmware)
 
-    async def _command(self, line: bytes) -> None:
+    async def on_command_line(self, line: bytes) -> None:
         command = parse_command(line)
         if command is not None and command.extended and command.name == "SKTSEND":
             # framed as a line: no colon, so no data (G7: nothing to consume)
@@ -169,7 +145,7 @@ class SktDialect:
         except LinkError as exc:
             self.port.log.warning("server_failed", local_port=local_port, why=str(exc))
             return replies.error(name, {BindError: 7, ListenError: 8}.get(type(exc), 5))
-        self._add(link, con_id)
+        self.add_link(link, con_id)
         return replies.opened(name, con_id)
 
     async def client(self, mode: int, remote_host: str, remote_port: int,
@@ -199,14 +175,8 @@ class SktDialect:
                                   why=str(exc))
             codes = {ResolveError: 2, ConnectError: 9, BindError: 12}
             return replies.error(name, codes.get(type(exc), 7))
-        self._add(link, con_id)
+        self.add_link(link, con_id)
         return replies.opened(name, con_id)
-
-    def _add(self, link: Link, con_id: int) -> None:
-        self.links.add(link, con_id)
-        self.port.log.info("link_opened", con_id=con_id, role=link.role, proto=link.proto,
-                           local=link.local, remote=link.remote)
-        self.port.start_link(link, self._pump)
 
     async def _accept_seed(self, server: TcpServerLink, stream: trio.SocketStream) -> None:
         con_id = self.links.free_id()
@@ -220,11 +190,11 @@ class SktDialect:
         assert seed.remote is not None
         await self.port.send(replies.seed_connected(server.con_id, con_id, seed.proto,
                                                     seed.remote, seed.fileno))
-        self._add(seed, con_id)
+        self.add_link(seed, con_id)
 
     # -- AT+SKTSEND (NOTES S5, G7) --------------------------------------------
 
-    async def _send_head(self, line: bytes) -> None:
+    async def on_command_head(self, line: bytes) -> None:
         tokens = split_args(line[len(SEND_PREFIX):].decode("latin-1"))
         try:
             size = integer(tokens[0]) if tokens else integer("")
@@ -239,7 +209,7 @@ class SktDialect:
         self.framer.expect_payload(size)
         self._pending_send = tokens[1:]
 
-    async def _send_payload(self, data: bytes) -> None:
+    async def on_payload(self, data: bytes) -> None:
         tokens, self._pending_send = self._pending_send or [], None
         await self.port.send(await self._send(tokens, data))
 
@@ -271,7 +241,7 @@ class SktDialect:
             if link.proto == "udp":
                 return replies.error(name, 5 if link.role == "server" else 6)
             return replies.error(name, 8)
-        self._trace("link_tx", link, data)
+        self.trace("link_tx", link, data)
         return replies.ok(name)
 
     # -- AT+SKTREAD / AT+SKTRECVCFG (NOTES S6-S8) ------------------------------
@@ -297,7 +267,7 @@ class SktDialect:
         async with self.port.output_lock:
             self.auto_receive = bool(enable)
             await self.port.send(replies.ok("SKTRECVCFG"))
-        self._wake_pumps()
+        self.wake_pumps()
 
     @staticmethod
     def _loss_number(link: Link) -> int:
@@ -305,49 +275,19 @@ class SktDialect:
         assert link.inbound is not None
         return 8 if link.inbound.ended == "reset" else 7
 
-    def _forwards(self, link: Link) -> bool:
-        """Whether received data goes to the host by itself now (S8, S9)."""
+    def forwards(self, link: Link) -> bool:
+        """S8, S9: auto-receive, or the link in transparent mode."""
         if self.transparent is not None:
             return self.transparent is link
         return self.auto_receive
 
-    async def _pump(self, link: Link) -> None:
-        inbound = link.inbound
-        assert inbound is not None
-        loss_told = False
+    def data_frame(self, link: Link, data: bytes, source: Address | None) -> bytes:
+        return replies.read_data(link.con_id, data, source if link.role == "server" else None)
 
-        def has_news() -> bool:
-            return self._forwards(link) and (bool(inbound) or
-                                             (inbound.ended is not None and not loss_told))
-
-        while True:
-            await inbound.wait_until(has_news)
-            lost_in_transparent = False
-            async with self.port.output_lock:
-                if not has_news():
-                    continue
-                if inbound:
-                    data, source = inbound.take(RECEIVE_CHUNK if self.transparent is link
-                                                else self.payload_limit)
-                    self._trace("link_rx", link, data)
-                    if self.transparent is link:
-                        await self.port.send(data)
-                    else:
-                        await self.port.send(replies.read_data(
-                            link.con_id, data, source if link.role == "server" else None))
-                    continue
-                loss_told = True
-                if self.transparent is link:
-                    lost_in_transparent = True
-                else:
-                    await self.port.send(replies.read_lost(link.con_id, self._loss_number(link)))
-            if lost_in_transparent:
-                await self.port.notify(TransparentLinkLost(link))
-
-    def _wake_pumps(self) -> None:
-        for link in self.links:
-            if link.inbound is not None:
-                link.inbound.wake()
+    def ended_frame(self, link: Link) -> bytes:
+        if self.transparent is link:
+            return b""  # S9: the interpreter prints \r\n#\r\n as it leaves
+        return replies.read_lost(link.con_id, self._loss_number(link))  # S7
 
     # -- AT+SKTTT (NOTES S9, G5) -------------------------------------------------
 
@@ -363,34 +303,8 @@ class SktDialect:
             return replies.error(name, 3)
         if link.inbound is not None and link.inbound.ended and not link.inbound:
             return replies.error(name, 2)  # its connection is lost: nothing to talk to
-        async with self.port.output_lock:
-            await self.port.send(replies.ok(name))
-            self.transparent = link
-            self.framer.enter_transparent(trio.current_time())
-        self.port.log.info("transparent_on", con_id=link.con_id)
-        self._wake_pumps()
+        await self.enter_transparent(link, replies.ok(name))
         return None
-
-    async def _transparent_data(self, data: bytes) -> None:
-        link = self.transparent
-        assert link is not None
-        try:
-            await link.send(data)
-        except SendError as exc:
-            self.port.log.warning("transparent_send_failed", con_id=link.con_id, why=str(exc))
-            dropped = self.framer.leave_transparent()
-            self.port.log.info("transparent_link_lost", con_id=link.con_id,
-                               dropped_uart_bytes=dropped)
-            await self._leave_transparent()
-            return
-        self._trace("link_tx", link, data)
-
-    async def _leave_transparent(self) -> None:
-        async with self.port.output_lock:
-            link, self.transparent = self.transparent, None
-            self.auto_receive = False  # S9 (firmware)
-            await self.port.send(replies.TT_EXIT)
-        self.port.log.info("transparent_off", con_id=link.con_id if link else None)
 
     # -- AT+SKTSTATE / AT+SKTDEL (NOTES S10, S11) ------------------------------
 
@@ -403,25 +317,8 @@ class SktDialect:
 
     async def delete(self, con_id: int) -> bytes:
         if con_id == 0:
-            for link in self.links:
-                self._close(link)
+            self.close_all()
             self.auto_receive = False  # S10 (firmware)
         elif (link := self.links.get(con_id)) is not None:
-            self._close(link)
+            self.close_link(link)
         return replies.ok("SKTDEL")
-
-    def _close(self, link: Link) -> None:
-        if isinstance(link, TcpServerLink):
-            for seed in link.seeds:
-                self._close(seed)
-        link.close()
-        self.links.remove(link)
-        self.port.log.info("link_closed", con_id=link.con_id)
-
-    def close_all(self) -> None:
-        for link in self.links:
-            self._close(link)
-
-    def _trace(self, what: str, link: Link, data: bytes) -> None:
-        if self.port.trace:
-            self.port.log.debug(what, con_id=link.con_id, data=data.hex())

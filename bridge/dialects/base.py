@@ -1,0 +1,214 @@
+"""What every dialect shares: the link table, the pumps, transparent mode.
+
+A dialect subclasses ``LinkDialect`` and adds its command table and reply
+words. Link data reaches the host through one pump per link; the pump takes
+data and queues its frame while holding the port's output lock, and every
+host-mode switch happens under the same lock, so no frame from before a
+switch is written after the switch's reply.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import trio
+
+from ..at.events import (
+    CommandHead,
+    CommandLine,
+    EscapeSeen,
+    LineTooLong,
+    Payload,
+    TransparentData,
+)
+from ..at.framer import Framer
+from ..links.errors import SendError
+from ..links.inbound import Address
+from ..links.link import Link
+from ..links.table import LinkTable
+from ..links.tcp import RECEIVE_CHUNK, TcpServerLink
+
+if TYPE_CHECKING:
+    from ..port import Port
+
+
+@dataclass(frozen=True)
+class TransparentLinkLost:
+    """The link in transparent mode ended; the interpreter must leave the mode."""
+
+    link: Link
+
+
+class LinkDialect:
+    name: str
+    framer: Framer
+
+    def __init__(self, port: Port, link_ids: range) -> None:
+        self.port = port
+        self.links = LinkTable(link_ids)
+        self.transparent: Link | None = None
+
+    # -- what a dialect defines ----------------------------------------------
+
+    async def on_open(self) -> None:
+        """Called once the port's device is open (CIP prints ``ready``)."""
+
+    async def on_command_line(self, line: bytes) -> None:
+        raise NotImplementedError
+
+    async def on_command_head(self, line: bytes) -> None:
+        raise NotImplementedError
+
+    async def on_payload(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    async def on_line_too_long(self) -> None:
+        raise NotImplementedError
+
+    async def on_escape(self) -> None:
+        raise NotImplementedError
+
+    def forwards(self, link: Link) -> bool:
+        """Whether data received on ``link`` goes to the host by itself now."""
+        raise NotImplementedError
+
+    def data_frame(self, link: Link, data: bytes, source: Address | None) -> bytes:
+        """Received data as the host sees it outside transparent mode."""
+        raise NotImplementedError
+
+    frame_limit: int
+
+    def ended_frame(self, link: Link) -> bytes:
+        """What the host is told once a link's peer has gone and its data is out."""
+        raise NotImplementedError
+
+    def after_end(self, link: Link) -> None:
+        """Called under the output lock once ``ended_frame`` is queued."""
+
+    # -- events from the framer ------------------------------------------------
+
+    async def handle(self, event: object) -> None:
+        match event:
+            case CommandLine(line):
+                await self.on_command_line(line)
+            case CommandHead(line):
+                await self.on_command_head(line)
+            case Payload(data):
+                await self.on_payload(data)
+            case TransparentData(data):
+                await self._transparent_data(data)
+            case EscapeSeen():
+                await self.on_escape()
+            case LineTooLong():
+                self.port.log.warning("line_too_long", limit=self.framer.line_limit)
+                await self.on_line_too_long()
+
+    async def handle_notice(self, notice: object) -> None:
+        if isinstance(notice, TransparentLinkLost) and notice.link is self.transparent:
+            await self._transparent_link_lost(notice.link)
+
+    # -- links -------------------------------------------------------------------
+
+    def add_link(self, link: Link, link_id: int) -> None:
+        self.links.add(link, link_id)
+        self.port.log.info("link_opened", con_id=link_id, role=link.role, proto=link.proto,
+                           local=link.local, remote=link.remote)
+        self.port.start_link(link, self._pump)
+
+    def close_link(self, link: Link) -> None:
+        if isinstance(link, TcpServerLink):
+            for seed in link.seeds:
+                self.close_link(seed)
+        link.close()
+        self.links.remove(link)
+        self.port.log.info("link_closed", con_id=link.con_id, role=link.role)
+
+    def close_all(self) -> None:
+        for link in self.links:
+            self.close_link(link)
+
+    async def _pump(self, link: Link) -> None:
+        inbound = link.inbound
+        assert inbound is not None
+        told = False
+
+        def has_news() -> bool:
+            return self.forwards(link) and (bool(inbound) or
+                                            (inbound.ended is not None and not told))
+
+        while True:
+            await inbound.wait_until(has_news)
+            lost_in_transparent = False
+            async with self.port.output_lock:
+                if not has_news() or link.closed:
+                    continue
+                if inbound:
+                    transparent = self.transparent is link
+                    data, source = inbound.take(RECEIVE_CHUNK if transparent
+                                                else self.frame_limit)
+                    self.trace("link_rx", link, data)
+                    await self.port.send(data if transparent
+                                         else self.data_frame(link, data, source))
+                    continue
+                told = True
+                lost_in_transparent = self.transparent is link
+                self.port.log.info("peer_gone", con_id=link.con_id, how=inbound.ended)
+                await self.port.send(self.ended_frame(link))
+                self.after_end(link)
+            if lost_in_transparent:
+                await self.port.notify(TransparentLinkLost(link))
+
+    # -- transparent (SKTTT) and passthrough (CIPMODE=1) mode ------------------------
+
+    async def enter_transparent(self, link: Link, reply: bytes) -> None:
+        async with self.port.output_lock:
+            await self.port.send(reply)
+            self.transparent = link
+            self.framer.enter_transparent(trio.current_time())
+        self.port.log.info("transparent_on", con_id=link.con_id)
+        self.wake_pumps()
+
+    async def leave_transparent(self, notice: bytes) -> None:
+        async with self.port.output_lock:
+            link, self.transparent = self.transparent, None
+            self.on_transparent_off()
+            await self.port.send(notice)
+        self.port.log.info("transparent_off", con_id=link.con_id if link else None)
+        self.wake_pumps()
+
+    def on_transparent_off(self) -> None:
+        """Host-mode changes that come with leaving (SKT: auto-receive off)."""
+
+    async def send_transparent(self, link: Link, data: bytes) -> None:
+        await link.send(data)
+
+    async def _transparent_data(self, data: bytes) -> None:
+        link = self.transparent
+        if link is None:
+            return  # the mode already ended (its link went away)
+        try:
+            await self.send_transparent(link, data)
+        except SendError as exc:
+            self.port.log.warning("transparent_send_failed", con_id=link.con_id, why=str(exc))
+            await self._transparent_link_lost(link)
+            return
+        self.trace("link_tx", link, data)
+
+    async def _transparent_link_lost(self, link: Link) -> None:
+        dropped = self.framer.leave_transparent()
+        self.port.log.info("transparent_link_lost", con_id=link.con_id,
+                           dropped_uart_bytes=dropped)
+        await self.leave_transparent(self.transparent_lost_notice)
+
+    transparent_lost_notice: bytes
+
+    def wake_pumps(self) -> None:
+        for link in self.links:
+            for each in [link, *getattr(link, "seeds", ())]:
+                if each.inbound is not None:
+                    each.inbound.wake()
+
+    def trace(self, what: str, link: Link, data: bytes) -> None:
+        if self.port.trace:
+            self.port.log.debug(what, con_id=link.con_id, data=data.hex())
