@@ -23,7 +23,8 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="serve one new pseudo-terminal, or a config's ports")
     run.add_argument("--config", metavar="FILE", help="serve every port of this TOML file")
     run.add_argument("--pty", metavar="LINK", help="symlink the new terminal's slave at LINK")
-    run.add_argument("--dialect", choices=["skt"], help="command dialect (default skt)")
+    run.add_argument("--dialect", choices=["skt", "cip"],
+                     help="command dialect (default skt)")
     run.add_argument("--state-dir", metavar="DIR", help="persisted settings and certificates")
     run.add_argument("--trace", action="store_true", help="log every byte moved, as hex")
     run.add_argument("--log-format", choices=["console", "json"])

@@ -34,14 +34,15 @@ class PortSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_o
     #: "pty:PATH" (a new pseudo-terminal whose slave is symlinked at PATH),
     #: "pty:" (a new pseudo-terminal, no link) or a serial device path
     device: Annotated[str, Meta(min_length=1)]
-    dialect: Literal["skt"] = "skt"
+    dialect: Literal["skt", "cip"] = "skt"
     baudrate: Annotated[int, Meta(ge=50, le=4_000_000)] = 115200
     flow_control: Literal["none", "rtscts", "xonxoff"] = "none"
     #: silence around an escape sequence (NOTES G5)
     guard_ms: Annotated[int, Meta(ge=0, le=10_000)] = 20
     #: longest command line; longer ones are discarded (NOTES G1)
     line_limit: Annotated[int, Meta(ge=64, le=1 << 20)] = 4096
-    #: largest AT+SKTSEND data_size and AT+SKTREAD buff_size (NOTES S6, G6)
+    #: largest AT+SKTSEND data_size and AT+SKTREAD buff_size (NOTES S6, G6);
+    #: CIP's limits are the spec's (2048)
     payload_limit: Annotated[int, Meta(ge=2048, le=1 << 20)] = 4096
     #: bytes a link holds for the host before it stops reading its socket
     link_buffer: Annotated[int, Meta(ge=1024, le=64 << 20)] = 65536

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Callable
+from pathlib import Path
 
 import structlog
 import trio
 
-from .config import Config, PortSettings
+from .config import Config, PortSettings, state_directory
 from .port import DeviceLost, Port
 from .uart import open_device
 
@@ -24,11 +25,12 @@ async def serve(config: Config, *, on_ready: Callable[[str, str], None] = lambda
     device is open. Returns only when cancelled."""
     async with trio.open_nursery() as nursery:
         for settings in config.port:
-            await nursery.start(_serve_port, settings, config.daemon.trace, on_ready)
+            await nursery.start(_serve_port, settings, state_directory(config.daemon),
+                                config.daemon.trace, on_ready)
         task_status.started()
 
 
-async def _serve_port(settings: PortSettings, trace: bool,
+async def _serve_port(settings: PortSettings, state_dir: Path, trace: bool,
                       on_ready: Callable[[str, str], None],
                       task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
     """One port for ever: a device that fails or is absent is retried with
@@ -46,7 +48,7 @@ async def _serve_port(settings: PortSettings, trace: bool,
                     started = True
                     task_status.started()
                 delay = BACKOFF_START
-                await Port(settings, trace=trace).run(uart)
+                await Port(settings, state_dir=state_dir, trace=trace).run(uart)
         except (DeviceLost, OSError) as exc:
             port_log.warning("port_failed", why=str(exc), retry_in=delay)
         if not started:

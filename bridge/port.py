@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -26,10 +27,12 @@ import trio
 from .at.events import NEED_DATA
 from .at.framer import Framer
 from .config import PortSettings
+from .dialects.cip import CipDialect
 from .dialects.skt import SktDialect
 from .links.link import Link
+from .store import Store
 
-DIALECTS = {"skt": SktDialect}
+DIALECTS = {"skt": SktDialect, "cip": CipDialect}
 UART_CHUNK = 65536
 
 
@@ -38,9 +41,10 @@ class DeviceLost(Exception):
 
 
 class Port:
-    def __init__(self, settings: PortSettings, *, trace: bool = False) -> None:
+    def __init__(self, settings: PortSettings, *, state_dir: Path, trace: bool = False) -> None:
         self.settings = settings
         self.trace = trace
+        self.store = Store(state_dir / f"{settings.name}.json")
         self.log = structlog.get_logger("bridge.port").bind(port=settings.name)
         self.output_lock = trio.Lock()
         self._out_tx, self._out_rx = trio.open_memory_channel[bytes](settings.uart_queue)

@@ -17,7 +17,7 @@ import pytest
 import trio
 
 from bridge import log as log_module
-from bridge.config import Config, PortSettings
+from bridge.config import Config, DaemonSettings, PortSettings
 from bridge.daemon import serve
 
 log_module.configure(log_format="console", level=os.environ.get("AT_BRIDGE_TEST_LOG", "warning"))
@@ -100,7 +100,8 @@ async def start_port(nursery: trio.Nursery, tmp_path: Path) -> AsyncIterator[Sta
         link = tmp_path / f"uart{len(devices)}"
         port = PortSettings(name=f"test{len(devices)}", device=f"pty:{link}",
                             bind_address="127.0.0.1", **settings)  # type: ignore[arg-type]
-        await nursery.start(serve, Config(port=[port]))
+        daemon = DaemonSettings(state_dir=str(tmp_path / "state"))
+        await nursery.start(serve, Config(daemon=daemon, port=[port]))
         device = Device(str(link))
         devices.append(device)
         return device
@@ -113,6 +114,14 @@ async def start_port(nursery: trio.Nursery, tmp_path: Path) -> AsyncIterator[Sta
 @pytest.fixture
 async def skt(start_port: StartPort) -> Device:
     return await start_port(dialect="skt")
+
+
+@pytest.fixture
+async def cip(start_port: StartPort) -> Device:
+    """A CIP port whose greeting has been read (NOTES C1)."""
+    device = await start_port(dialect="cip")
+    await device.expect(b"\r\nready\r\n")
+    return device
 
 
 class Peer:

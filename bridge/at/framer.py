@@ -72,6 +72,21 @@ class Escape:
 SKT_ESCAPE = Escape(b"----", max_gap=None, trailers=(b"\r", b"\n", b"\r\n"))
 
 
+def cip_escape(guard: float) -> Escape:
+    """CIP ``+++``: its bytes no further apart than the guard (ESP-AT's rule, G5)."""
+    return Escape(b"+++", max_gap=guard)
+
+
+@dataclass(frozen=True)
+class Packing:
+    """Passthrough packing (NOTES C10): transparent data comes out in whole
+    packets of ``size`` bytes; a smaller rest once ``quiet`` seconds pass
+    with no new byte (or when an escape candidate follows it)."""
+
+    size: int
+    quiet: float
+
+
 class Mode(enum.Enum):
     COMMAND = "command"
     DISCARD = "discard"
@@ -87,10 +102,12 @@ class Framer:
         guard: float = 0.02,
         escape: Escape = SKT_ESCAPE,
         colon_commands: tuple[bytes, ...] = (),
+        packing: Packing | None = None,
     ) -> None:
         self.line_limit = line_limit
         self.guard = guard
         self.escape = escape
+        self.packing = packing
         self._colon_commands = colon_commands
         self._line_end = re.compile(rb"[\r\n:]" if colon_commands else rb"[\r\n]")
         self._any_line_end = re.compile(rb"[\r\n]")
@@ -162,8 +179,12 @@ class Framer:
 
     def deadline(self) -> float | None:
         """When ``next_event`` may have something even if no bytes arrive."""
-        waiting = self.mode is Mode.TRANSPARENT and self._held and not self._ready
-        if waiting and (self.escape.max_gap is not None or self.escape.is_complete(self._held)):
+        if self.mode is not Mode.TRANSPARENT:
+            return None
+        if self._ready and self.packing is not None and not self._held:
+            return self._last_rx + self.packing.quiet  # the rest of a packet
+        if self._held and (self.escape.max_gap is not None
+                           or self.escape.is_complete(self._held)):
             return self._silent_from()
         return None
 
@@ -310,7 +331,16 @@ class Framer:
         if self._ready:
             data = self._ready[0] if len(self._ready) == 1 else b"".join(self._ready)
             self._ready.clear()
-            return TransparentData(data)
+            packing = self.packing
+            if packing is None or self._escaped or self._held \
+                    or now >= self._last_rx + packing.quiet:
+                return TransparentData(data)
+            whole = len(data) - len(data) % packing.size
+            if whole < len(data):
+                self._ready.append(data[whole:])
+            if whole:
+                return TransparentData(data[:whole])
+            return NEED_DATA
         if self._escaped:
             self._escaped = False
             return EscapeSeen()

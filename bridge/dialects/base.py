@@ -83,8 +83,9 @@ class LinkDialect:
         """What the host is told once a link's peer has gone and its data is out."""
         raise NotImplementedError
 
-    def after_end(self, link: Link) -> None:
-        """Called under the output lock once ``ended_frame`` is queued."""
+    #: whether a link whose peer is gone is freed at once (CIP, C8) or keeps
+    #: its id until the host deletes it (SKT, S7)
+    frees_ended_links: bool
 
     # -- events from the framer ------------------------------------------------
 
@@ -155,9 +156,12 @@ class LinkDialect:
                 lost_in_transparent = self.transparent is link
                 self.port.log.info("peer_gone", con_id=link.con_id, how=inbound.ended)
                 await self.port.send(self.ended_frame(link))
-                self.after_end(link)
+                if self.frees_ended_links:
+                    self.links.remove(link)
             if lost_in_transparent:
                 await self.port.notify(TransparentLinkLost(link))
+            if self.frees_ended_links:
+                link.close()  # ends this task too
 
     # -- transparent (SKTTT) and passthrough (CIPMODE=1) mode ------------------------
 

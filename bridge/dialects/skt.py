@@ -59,6 +59,7 @@ class SktCommand:
 class SktDialect(LinkDialect):
     name = "skt"
     transparent_lost_notice = replies.TT_EXIT  # S9
+    frees_ended_links = False  # S7
 
     def __init__(self, port: Port) -> None:
         super().__init__(port, range(1, 10))  # NOTES S2

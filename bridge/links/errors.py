@@ -16,6 +16,10 @@ class SocketError(LinkError):
 class BindError(LinkError):
     """The local address or port could not be bound (in use, not ours)."""
 
+    def __init__(self, why: str, errno: int | None = None) -> None:
+        super().__init__(why)
+        self.errno = errno
+
 
 class ListenError(LinkError):
     """The bound socket could not listen."""

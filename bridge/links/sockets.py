@@ -25,4 +25,4 @@ async def bind(sock: trio.socket.SocketType, sockaddr: tuple) -> None:
         await sock.bind(sockaddr)
     except OSError as exc:
         sock.close()
-        raise BindError(f"bind {sockaddr[0]}:{sockaddr[1]}: {exc.strerror}") from None
+        raise BindError(f"bind {sockaddr[0]}:{sockaddr[1]}: {exc.strerror}", exc.errno) from None

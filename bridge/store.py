@@ -1,0 +1,52 @@
+"""Per-port persisted settings (AT+SYSSTORE, NOTES C16).
+
+One small JSON file per port in the state directory, replaced atomically
+(temporary file, fsync, rename, fsync of the directory): after a crash or a
+power cut the file holds the old settings or the new, never a mix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import structlog
+import trio
+
+log = structlog.get_logger("bridge.store")
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> dict[str, Any]:
+        """The saved settings; none if the file is missing or unreadable."""
+        try:
+            values = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            log.warning("store_unreadable", path=str(self.path), why=str(exc))
+            return {}
+        return values if isinstance(values, dict) else {}
+
+    def save(self, values: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        with open(temporary, "w", encoding="utf-8") as file:
+            json.dump(values, file, sort_keys=True)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, self.path)
+        directory = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+
+    async def asave(self, values: dict[str, Any]) -> None:
+        """``save`` off the event loop: fsync on an SD card can take a while."""
+        await trio.to_thread.run_sync(self.save, dict(values))
