@@ -179,7 +179,7 @@ async def test_six_links_at_once(cip: Device, tcp_server: TcpServer) -> None:
         await peer.send(b"from %d" % i)
         await cip.expect(b"\r\n+IPD(%d),6:from %d" % (i, i))
     await cip.send(b"AT+CIPSTATUS?\r\n")
-    for i, peer in enumerate(peers):
+    for peer in peers:
         local = peer.stream.socket.getpeername()[1]  # the daemon's end
         await cip.expect(b"+BIPSTATUS:0,127.0.0.1,%d,%d,0\r\n" % (tcp_server.port, local))
     # C2: 5 is link 5 while it is open, then "every link"
