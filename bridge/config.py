@@ -52,6 +52,14 @@ class PortSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_o
     connect_timeout: Annotated[float, Meta(gt=0, le=600)] = 10.0
     #: local address for servers and UDP sockets
     bind_address: str = "0.0.0.0"
+    #: AT+CIPDNS servers: seconds each server may take, and a whole lookup (NOTES C12)
+    dns_server_timeout: Annotated[float, Meta(gt=0, le=60)] = 5.0
+    dns_timeout: Annotated[float, Meta(gt=0, le=300)] = 15.0
+    #: seconds AT+PING waits for its echo (NOTES C13)
+    ping_timeout: Annotated[float, Meta(gt=0, le=60)] = 5.0
+    #: SNTP: seconds one query may take, and between refreshes once synchronised (C14)
+    sntp_timeout: Annotated[float, Meta(gt=0, le=60)] = 5.0
+    sntp_interval: Annotated[float, Meta(ge=10, le=86400)] = 3600.0
 
 
 class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):

@@ -75,6 +75,11 @@ class Port:
         """Hand a link's notice to the interpreter, in order with UART bytes."""
         await self._in_tx.send(notice)
 
+    def start_task(self, function: Callable[..., Awaitable[None]], *args: object) -> None:
+        """Run a dialect's background task (SNTP) for as long as the port runs."""
+        assert self._nursery is not None
+        self._nursery.start_soon(function, *args)
+
     def start_link(self, link: Link, pump: Callable[[Link], Awaitable[None]]) -> None:
         """Run a link's receive loop and its pump until the link is closed."""
         assert self._nursery is not None

@@ -8,6 +8,7 @@ word (ERROR, or CMDRSP:ERROR for AT+CIPSEND).
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -137,3 +138,54 @@ def parse_close(tokens: Sequence[str], *, multiple: bool) -> int:
     if not multiple and number not in (0, ALL_LINKS):
         raise bad("only link 0 with CIPMUX=0")
     return number
+
+
+MAX_SERVERS = 3  # C12, C14
+MAX_NAME = 253
+
+
+def ipv4(token: str) -> str:
+    return str(ipaddress.IPv4Address(unquote(token)))
+
+
+def name(token: str) -> str:
+    """A host name or address, quoted in the CIP commands' examples."""
+    value = unquote(token)
+    if not value or len(value) > MAX_NAME:
+        raise ValueError(f"not a name: {token!r}")
+    return host(value)
+
+
+def parse_dns(tokens: Sequence[str]) -> tuple[bool, tuple[str, ...]]:
+    """C12: AT+CIPDNS=<enable>[,<ip>[,<ip>[,<ip>]]]: distinct IPv4 servers,
+    only with enable 1."""
+    if not 1 <= len(tokens) <= 1 + MAX_SERVERS:
+        raise bad(f"{len(tokens)} arguments")
+    (enable,) = bind(tokens[:1], switch)
+    servers = tuple(bind(tokens[1:], *[ipv4] * (len(tokens) - 1)))
+    if servers and not enable:
+        raise bad("servers are for CIPDNS=1")
+    if len(set(servers)) != len(servers):
+        raise bad("the same server twice")
+    return bool(enable), servers
+
+
+timezone_hours = int_in(-12, 12)
+
+
+def parse_sntp_config(tokens: Sequence[str]) -> tuple[bool, int, tuple[str, ...]]:
+    """C14: AT+CIPSNTPCFG=<enable>,<timezone>[,<server>...] (up to three;
+    with enable 1 at least one)."""
+    if not 2 <= len(tokens) <= 2 + MAX_SERVERS:
+        raise bad(f"{len(tokens)} arguments")
+    enable, timezone = bind(tokens[:2], switch, timezone_hours)
+    servers = tuple(bind(tokens[2:], *[name] * (len(tokens) - 2)))
+    if enable and not servers:
+        raise bad("CIPSNTPCFG=1 needs a server")
+    return bool(enable), timezone, servers
+
+
+def parse_name(tokens: Sequence[str]) -> str:
+    """AT+CIPDOMAIN="<name>", AT+PING="<host>"."""
+    (value,) = bind(tokens, name)
+    return value

@@ -36,3 +36,34 @@ def status_line(kind: int, remote: tuple[str, int], local_port: int, server: boo
     """C11: ``+BIPSTATUS:<type>,<remote ip>,<remote port>,<local port>,<0|1>``."""
     return b"+BIPSTATUS:%d,%s,%d,%d,%d\r\n" % (kind, remote[0].encode(), remote[1],
                                               local_port, server)
+
+
+def quoted_list(values: tuple[str, ...] | list[str]) -> bytes:
+    return b"".join(b',"%s"' % v.encode() for v in values)
+
+
+def dns_config(enable: bool, servers: tuple[str, ...]) -> bytes:
+    """C12: ``+CIPDNS:<enable>[,"<ip>"...]`` then OK."""
+    return b"+CIPDNS:%d%s\r\n" % (enable, quoted_list(servers)) + OK
+
+
+def domain(address: str) -> bytes:
+    """C12: ``+CIPDOMAIN:"<ipv4>"`` then OK."""
+    return b'+CIPDOMAIN:"%s"\r\n' % address.encode() + OK
+
+
+def ping(milliseconds: int | None) -> bytes:
+    """C13: ``+PING:<ms>`` then OK, or ``+PING:TIMEOUT`` then ERROR."""
+    if milliseconds is None:
+        return b"+PING:TIMEOUT\r\n" + ERROR
+    return b"+PING:%d\r\n" % milliseconds + OK
+
+
+def sntp_config(enable: bool, timezone: int, servers: tuple[str, ...]) -> bytes:
+    """C14: ``+CIPSNTPCFG:<enable>,<tz>,"<server>"...`` then OK."""
+    return b"+CIPSNTPCFG:%d,%d%s\r\n" % (enable, timezone, quoted_list(servers)) + OK
+
+
+def sntp_time(text: str) -> bytes:
+    """C14: ``+CIPSNTPTIME:YYYY-MM-DD HH:MM:SS`` then OK."""
+    return b"+CIPSNTPTIME:%s\r\n" % text.encode() + OK

@@ -11,7 +11,7 @@ from __future__ import annotations
 import errno
 import socket
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -37,8 +37,8 @@ from ..links.inbound import Address
 from ..links.link import Link
 from ..links.tcp import TcpLink, TcpServerLink, connect_tcp, listen_tcp
 from ..links.udp import UdpLink, open_udp
-from ..net.resolve import resolve
 from .base import LinkDialect
+from .cip_net import NetworkServices
 
 if TYPE_CHECKING:
     from ..port import Port
@@ -67,7 +67,7 @@ class CipDialect(LinkDialect):
         self.multiple = False  # AT+CIPMUX
         self.passthrough_mode = False  # AT+CIPMODE
         self.sysstore = True
-        self.stored: dict[str, Any] = {}
+        self.services = NetworkServices(port, self._persist)
         self._pending_send: tuple[Link, Address | None] | None = None
         self.commands: dict[str, Handler] = {
             "AT": self.attention,
@@ -88,13 +88,19 @@ class CipDialect(LinkDialect):
             "AT+CIPSTATUS?": self.status,
             "AT+SYSSTORE=": self.set_sysstore,
             "AT+SYSSTORE?": self.query_sysstore,
+            **self.services.commands(),
         }
 
     # -- the port and its command lines (C1) --------------------------------------
 
     async def on_open(self) -> None:
-        self.stored = self.port.store.load()
+        self.services.restore(self.port.store.load())
         await self.port.send(replies.READY)
+
+    async def _persist(self) -> None:
+        """C16: with AT+SYSSTORE=1 a changed setting is saved for the port."""
+        if self.sysstore:
+            await self.port.store.asave(self.services.saved())
 
     async def on_command_line(self, line: bytes) -> None:
         if self.echo:
@@ -141,7 +147,7 @@ class CipDialect(LinkDialect):
         what is stored, and the module's greeting again."""
         self.close_all()
         self.echo, self.multiple, self.passthrough_mode, self.sysstore = True, False, False, True
-        self.stored = self.port.store.load()
+        self.services.restore(self.port.store.load())
         self.port.log.info("reset")
         return replies.OK + replies.READY
 
@@ -209,7 +215,8 @@ class CipDialect(LinkDialect):
         try:
             with trio.fail_after(settings.connect_timeout):
                 link = await connect_tcp(remote_host, remote_port,
-                                         inbound_capacity=settings.link_buffer)
+                                         inbound_capacity=settings.link_buffer,
+                                         resolver=self.services.resolver.resolve)
         except (trio.TooSlowError, LinkError) as exc:
             self.port.log.warning("connect_failed", host=remote_host, port=remote_port,
                                   why=str(exc) or "timeout")
@@ -228,7 +235,8 @@ class CipDialect(LinkDialect):
         try:
             link = await open_udp(role="client", bind_host=local_ip or settings.bind_address,
                                   local_port=local_port, peer=(remote_host, remote_port),
-                                  inbound_capacity=settings.link_buffer)
+                                  inbound_capacity=settings.link_buffer,
+                                  resolver=self.services.resolver.resolve)
         except LinkError as exc:
             self.port.log.warning("udp_failed", host=remote_host, port=remote_port, why=str(exc))
             return replies.ERROR
@@ -321,7 +329,7 @@ class CipDialect(LinkDialect):
         await self.port.send(replies.SEND_OK)
 
     async def _resolve_udp(self, dest: Address) -> Address:
-        _, sockaddr = await resolve(dest[0], dest[1], socket.SOCK_DGRAM)
+        _, sockaddr = await self.services.resolver.resolve(dest[0], dest[1], socket.SOCK_DGRAM)
         return sockaddr[0], sockaddr[1]
 
     # -- passthrough (C10) -------------------------------------------------------------

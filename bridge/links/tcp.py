@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
-from ..net.resolve import resolve
+from ..net.resolve import Resolve, resolve
 from .errors import ConnectError, ListenError, SendError
 from .inbound import Address, Inbound
 from .link import Link
@@ -56,9 +56,10 @@ class TcpLink(Link):
         self.stream.socket.close()
 
 
-async def connect_tcp(host: str, port: int, *, inbound_capacity: int) -> TcpLink:
+async def connect_tcp(host: str, port: int, *, inbound_capacity: int,
+                      resolver: Resolve = resolve) -> TcpLink:
     """Resolve and connect; the caller bounds the time (trio's way)."""
-    family, sockaddr = await resolve(host, port, socket.SOCK_STREAM)
+    family, sockaddr = await resolver(host, port, socket.SOCK_STREAM)
     sock = new_socket(family, socket.SOCK_STREAM)
     try:
         await sock.connect(sockaddr)

@@ -6,7 +6,7 @@ import socket
 
 import trio
 
-from ..net.resolve import resolve
+from ..net.resolve import Resolve, resolve
 from .errors import SendError
 from .inbound import Address, Inbound
 from .link import Link
@@ -59,12 +59,13 @@ class UdpLink(Link):
 
 
 async def open_udp(*, role: str, bind_host: str, local_port: int,
-                   peer: tuple[str, int] | None, inbound_capacity: int) -> UdpLink:
+                   peer: tuple[str, int] | None, inbound_capacity: int,
+                   resolver: Resolve = resolve) -> UdpLink:
     """A UDP socket bound to ``local_port`` (0: any) with an optional peer."""
     family = socket.AF_INET
     peer_addr = None
     if peer is not None:
-        family, peer_addr = await resolve(peer[0], peer[1], socket.SOCK_DGRAM)
+        family, peer_addr = await resolver(peer[0], peer[1], socket.SOCK_DGRAM)
         if family == socket.AF_INET6 and bind_host == "0.0.0.0":
             bind_host = "::"
     _, bind_addr = await resolve(bind_host, local_port, socket.SOCK_DGRAM)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Awaitable, Callable
 
 import trio
 
 from ..links.errors import ResolveError
+
+#: (host, port, socket type) -> (family, sockaddr)
+Resolve = Callable[[str, int, int], Awaitable[tuple[int, tuple]]]
 
 
 async def resolve(host: str, port: int, socktype: int) -> tuple[int, tuple]:
