@@ -116,8 +116,8 @@ def dropped_echo() -> Iterator[None]:
     table = "atbridge_test"
     subprocess.run([nft, "add", "table", "inet", table], check=True)
     try:
-        subprocess.run([nft, "add chain inet %s in { type filter hook input priority 0 ; }"
-                        % table], check=True)
+        chain = f"add chain inet {table} in {{ type filter hook input priority 0 ; }}"
+        subprocess.run([nft, chain], check=True)
         subprocess.run([nft, "add", "rule", "inet", table, "in", "ip", "daddr", DROPPED,
                         "icmp", "type", "echo-request", "drop"], check=True)
         yield
