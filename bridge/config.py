@@ -60,6 +60,19 @@ class PortSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_o
     #: SNTP: seconds one query may take, and between refreshes once synchronised (C14)
     sntp_timeout: Annotated[float, Meta(gt=0, le=60)] = 5.0
     sntp_interval: Annotated[float, Meta(ge=10, le=86400)] = 3600.0
+    #: TLS clients verify servers against the system CAs plus tls_ca_file,
+    #: with the host name or address checked (NOTES T1)
+    tls_verify: bool = True
+    tls_ca_file: str | None = None
+    #: a client certificate (chain) and key, for servers that ask for one
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    #: the TLS server certificate (chain) and key; without them a local CA and
+    #: certificate are generated once in state_dir/tls (NOTES T2)
+    tls_server_cert_file: str | None = None
+    tls_server_key_file: str | None = None
+    #: seconds an accepted peer may take over its TLS handshake
+    tls_handshake_timeout: Annotated[float, Meta(gt=0, le=600)] = 10.0
 
 
 class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):

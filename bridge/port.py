@@ -44,6 +44,7 @@ class Port:
     def __init__(self, settings: PortSettings, *, state_dir: Path, trace: bool = False) -> None:
         self.settings = settings
         self.trace = trace
+        self.state_dir = state_dir
         self.store = Store(state_dir / f"{settings.name}.json")
         self.log = structlog.get_logger("bridge.port").bind(port=settings.name)
         self.output_lock = trio.Lock()

@@ -68,7 +68,7 @@ async def test_client_errors(skt: Device) -> None:
         (b"AT+SKTCLIENT=0,127.0.0.1", 1),  # parameter count
         (b"AT+SKTCLIENT=0,127.0.0.1,80,1,2", 1),
         (b"AT+SKTCLIENT=x,127.0.0.1,80", 1),  # not a number: error parameter
-        (b"AT+SKTCLIENT=2,127.0.0.1,80", 17),  # SSL until the TLS issue lands
+        (b"AT+SKTCLIENT=3,127.0.0.1,80", 17),  # connection type unknown
         (b"AT+SKTCLIENT=7,127.0.0.1,80", 17),
         (b"AT+SKTCLIENT=0,bad host!,80", 6),
         (b"AT+SKTCLIENT=0,127.0.0.1,0", 3),
@@ -272,7 +272,7 @@ async def test_server_errors(skt: Device) -> None:
     """SKTSERVER error numbers: 1 count, 2 port, 14 type, 9/12 exists, 7 bind."""
     for line, number in [(b"AT+SKTSERVER=0", 1), (b"AT+SKTSERVER=0,1,2", 1),
                          (b"AT+SKTSERVER=0,0", 2), (b"AT+SKTSERVER=0,65536", 2),
-                         (b"AT+SKTSERVER=2,5000", 14), (b"AT+SKTSERVER=3,5000", 14),
+                         (b"AT+SKTSERVER=3,5000", 14),
                          (b"AT+SKTSERVER=0,x", 1)]:
         await skt.command(line, error(b"SKTSERVER", number))
     tcp_port = await open_server(skt, 0, 1)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import trio
+from OpenSSL import SSL
 
 from ..at.events import (
     CommandHead,
@@ -28,6 +29,8 @@ from ..links.inbound import Address
 from ..links.link import Link
 from ..links.table import LinkTable
 from ..links.tcp import RECEIVE_CHUNK, TcpServerLink
+from ..net.certs import local_server_certificate
+from ..net.tls import ClientCertificates, Psk, client_context, server_context
 
 if TYPE_CHECKING:
     from ..port import Port
@@ -206,6 +209,24 @@ class LinkDialect:
         await self.leave_transparent(self.transparent_lost_notice)
 
     transparent_lost_notice: bytes
+
+    # -- TLS contexts from the port's settings (T1, T2) ----------------------------
+
+    def client_tls(self, host: str, *, psk: Psk | None = None,
+                   datagram: bool = False) -> SSL.Context:
+        settings = self.port.settings
+        certificates = ClientCertificates(settings.tls_verify, settings.tls_ca_file,
+                                          settings.tls_cert_file, settings.tls_key_file)
+        return client_context(host, datagram=datagram, certificates=certificates, psk=psk)
+
+    def server_tls(self, *, psk: Psk | None = None, datagram: bool = False) -> SSL.Context:
+        settings = self.port.settings
+        cert_file, key_file = settings.tls_server_cert_file, settings.tls_server_key_file
+        if psk is None and cert_file is None:
+            generated = local_server_certificate(self.port.state_dir)
+            cert_file, key_file = str(generated[0]), str(generated[1])
+        return server_context(cert_file or "", key_file or cert_file or "", datagram=datagram,
+                              psk=psk)
 
     def wake_pumps(self) -> None:
         for link in self.links:

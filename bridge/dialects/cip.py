@@ -222,7 +222,7 @@ class CipDialect(LinkDialect):
                                   why=str(exc) or "timeout")
             return replies.ERROR
         if keepalive:
-            sock = link.stream.socket
+            sock = link.socket_stream.socket
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, keepalive)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, KEEPALIVE_INTERVAL)
@@ -271,7 +271,8 @@ class CipDialect(LinkDialect):
             self.port.log.info("peer_refused", con_id=server.con_id, reason="link busy")
             stream.socket.close()
             return
-        peer = TcpLink(stream, role="seed", inbound_capacity=self.port.settings.link_buffer)
+        peer = TcpLink(stream, stream, role="seed",
+                       inbound_capacity=self.port.settings.link_buffer)
         peer.con_id = server.con_id
         server.seeds = [peer]
         await self.port.send(self._notice(b"CONNECT", server.con_id))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import trio
+from OpenSSL.SSL import Context as TlsContext
 
 from ..at import skt_replies as replies
 from ..at.args import (
@@ -39,7 +40,9 @@ from ..links.errors import (
 from ..links.inbound import Address
 from ..links.link import Link
 from ..links.tcp import TcpLink, TcpServerLink, connect_tcp, listen_tcp
+from ..links.tls import accept_tls, connect_tls
 from ..links.udp import open_udp
+from ..net.tls import CertificateFileError, HandshakeError, KeyFileError, TlsSetupError
 from .base import LinkDialect
 
 if TYPE_CHECKING:
@@ -47,6 +50,24 @@ if TYPE_CHECKING:
 
 SEND_PREFIX = b"AT+SKTSEND="
 TCP, UDP, SSL = 0, 1, 2
+PROTOS = {TCP: "tcp", UDP: "udp", SSL: "ssl"}
+
+
+def server_error(mode: int, exc: LinkError) -> int:
+    """SKTSERVER's numbers for a failure to open (S12 for mode 2)."""
+    if mode == SSL:
+        return {CertificateFileError: 18, KeyFileError: 20, TlsSetupError: 24}.get(
+            type(exc), 15)
+    return {BindError: 7, ListenError: 8}.get(type(exc), 5)
+
+
+def client_error(mode: int, exc: LinkError) -> int:
+    """SKTCLIENT's numbers for a failure to open (S12 for mode 2)."""
+    if isinstance(exc, ResolveError):
+        return 2
+    if mode == SSL:
+        return {HandshakeError: 21, ConnectError: 18}.get(type(exc), 20)
+    return {ConnectError: 9, BindError: 12}.get(type(exc), 7)
 
 
 @dataclass(frozen=True)
@@ -126,34 +147,33 @@ class SktDialect(LinkDialect):
 
     async def server(self, mode: int, local_port: int) -> bytes:
         name = "SKTSERVER"
-        if mode == SSL:
-            return replies.error(name, 14)
-        proto = "tcp" if mode == TCP else "udp"
+        proto = PROTOS[mode]
         if any(link.role == "server" and link.proto == proto and link.local[1] == local_port
                for link in self.links):
-            return replies.error(name, 9 if mode == TCP else 12)
+            return replies.error(name, 12 if mode == UDP else 9)
         con_id = self.links.free_id()
         if con_id is None:
             return replies.error(name, 3)
         bind = self.port.settings.bind_address
         try:
-            if mode == TCP:
-                link: Link = await listen_tcp(bind, local_port)
-                link.on_accept = lambda stream, server=link: self._accept_seed(server, stream)
+            if mode == UDP:
+                link: Link = await open_udp(role="server", bind_host=bind, local_port=local_port,
+                                            peer=None,
+                                            inbound_capacity=self.port.settings.link_buffer)
             else:
-                link = await open_udp(role="server", bind_host=bind, local_port=local_port,
-                                      peer=None, inbound_capacity=self.port.settings.link_buffer)
+                context = self.server_tls() if mode == SSL else None
+                link = await listen_tcp(bind, local_port)
+                link.proto = proto
+                link.on_accept = self._seed_acceptor(link, context)
         except LinkError as exc:
             self.port.log.warning("server_failed", local_port=local_port, why=str(exc))
-            return replies.error(name, {BindError: 7, ListenError: 8}.get(type(exc), 5))
+            return replies.error(name, server_error(mode, exc))
         self.add_link(link, con_id)
         return replies.opened(name, con_id)
 
     async def client(self, mode: int, remote_host: str, remote_port: int,
                      local_port: int = 0) -> bytes:
         name = "SKTCLIENT"
-        if mode == SSL:
-            return replies.error(name, 17)
         con_id = self.links.free_id()
         if con_id is None:
             return replies.error(name, 4)
@@ -163,6 +183,10 @@ class SktDialect(LinkDialect):
                 if mode == TCP:
                     link: Link = await connect_tcp(remote_host, remote_port,
                                                    inbound_capacity=settings.link_buffer)
+                elif mode == SSL:
+                    link = await connect_tls(remote_host, remote_port,
+                                             self.client_tls(remote_host),
+                                             inbound_capacity=settings.link_buffer)
                 else:
                     link = await open_udp(role="client", bind_host=settings.bind_address,
                                           local_port=local_port,
@@ -170,23 +194,48 @@ class SktDialect(LinkDialect):
                                           inbound_capacity=settings.link_buffer)
         except trio.TooSlowError:
             self.port.log.warning("connect_timeout", host=remote_host, port=remote_port)
-            return replies.error(name, 9)
+            return replies.error(name, 18 if mode == SSL else 9)
         except LinkError as exc:
             self.port.log.warning("client_failed", host=remote_host, port=remote_port,
                                   why=str(exc))
-            codes = {ResolveError: 2, ConnectError: 9, BindError: 12}
-            return replies.error(name, codes.get(type(exc), 7))
+            return replies.error(name, client_error(mode, exc))
         self.add_link(link, con_id)
         return replies.opened(name, con_id)
 
-    async def _accept_seed(self, server: TcpServerLink, stream: trio.SocketStream) -> None:
-        con_id = self.links.free_id()
-        if con_id is None or self.transparent is not None:
-            # NOTES S4: no con_id for the peer, so it cannot be served
-            self.port.log.warning("seed_refused", server=server.con_id, reason="no free con_id")
+    def _seed_acceptor(self, server: TcpServerLink, context: TlsContext | None
+                       ) -> Callable[[trio.SocketStream], Awaitable[None]]:
+        async def accept(stream: trio.SocketStream) -> None:
+            if context is None:
+                seed = TcpLink(stream, stream, role="seed",
+                               inbound_capacity=self.port.settings.link_buffer)
+                await self._admit_seed(server, seed)
+            else:  # S12: announced after its handshake, which must not hold up accept
+                assert server.pending is not None
+                server.pending.start_soon(self._tls_seed, server, stream, context)
+
+        return accept
+
+    async def _tls_seed(self, server: TcpServerLink, stream: trio.SocketStream,
+                        context: TlsContext) -> None:
+        settings = self.port.settings
+        try:
+            with trio.fail_after(settings.tls_handshake_timeout):
+                seed = await accept_tls(stream, context, inbound_capacity=settings.link_buffer)
+        except (HandshakeError, trio.TooSlowError) as exc:
+            # S12: a peer that fails the handshake takes no con_id (error 26, logged)
+            self.port.log.warning("ssl_seed_failed", server=server.con_id, error=26,
+                                  why=str(exc) or "handshake timeout")
             stream.socket.close()
             return
-        seed = TcpLink(stream, role="seed", inbound_capacity=self.port.settings.link_buffer)
+        await self._admit_seed(server, seed)
+
+    async def _admit_seed(self, server: TcpServerLink, seed: TcpLink) -> None:
+        con_id = self.links.free_id()
+        if con_id is None or self.transparent is not None or server.closed:
+            # NOTES S4: no con_id for the peer, so it cannot be served
+            self.port.log.warning("seed_refused", server=server.con_id, reason="no free con_id")
+            seed.close()
+            return
         server.seeds = [s for s in server.seeds if not s.closed] + [seed]
         assert seed.remote is not None
         await self.port.send(replies.seed_connected(server.con_id, con_id, seed.proto,

@@ -22,15 +22,19 @@ def _addr(sockaddr: tuple) -> Address:
 
 
 class TcpLink(Link):
-    """A connected TCP stream: a client we opened or a seed a server accepted."""
+    """A connected TCP stream: a client we opened or a seed a server accepted.
 
-    def __init__(self, stream: trio.SocketStream, *, role: str, inbound_capacity: int,
-                 proto: str = "tcp") -> None:
-        sock = stream.socket
+    A TLS link is the same link over a TlsStream (proto "ssl").
+    """
+
+    def __init__(self, stream: trio.abc.Stream, socket_stream: trio.SocketStream, *,
+                 role: str, inbound_capacity: int, proto: str = "tcp") -> None:
+        sock = socket_stream.socket
         super().__init__(role=role, proto=proto, local=_addr(sock.getsockname()),
                          remote=_addr(sock.getpeername()), fileno=sock.fileno(),
                          inbound=Inbound(inbound_capacity, datagrams=False))
         self.stream = stream
+        self.socket_stream = socket_stream
 
     async def receive_loop(self) -> None:
         assert self.inbound is not None
@@ -53,11 +57,13 @@ class TcpLink(Link):
             raise SendError(f"write failed: {exc!r}") from None
 
     def _close_transport(self) -> None:
-        self.stream.socket.close()
+        close_notify = getattr(self.stream, "close_notify", None)
+        if close_notify is not None:
+            close_notify()
+        self.socket_stream.socket.close()
 
 
-async def connect_tcp(host: str, port: int, *, inbound_capacity: int,
-                      resolver: Resolve = resolve) -> TcpLink:
+async def open_stream(host: str, port: int, resolver: Resolve = resolve) -> trio.SocketStream:
     """Resolve and connect; the caller bounds the time (trio's way)."""
     family, sockaddr = await resolver(host, port, socket.SOCK_STREAM)
     sock = new_socket(family, socket.SOCK_STREAM)
@@ -69,11 +75,21 @@ async def connect_tcp(host: str, port: int, *, inbound_capacity: int,
     except BaseException:
         sock.close()
         raise
-    return TcpLink(trio.SocketStream(sock), role="client", inbound_capacity=inbound_capacity)
+    return trio.SocketStream(sock)
+
+
+async def connect_tcp(host: str, port: int, *, inbound_capacity: int,
+                      resolver: Resolve = resolve) -> TcpLink:
+    stream = await open_stream(host, port, resolver)
+    return TcpLink(stream, stream, role="client", inbound_capacity=inbound_capacity)
 
 
 class TcpServerLink(Link):
-    """A listening socket; each accepted peer is handed to ``on_accept``."""
+    """A listening socket; each accepted peer is handed to ``on_accept``.
+
+    Work that must not hold up the next accept (a TLS handshake) is started
+    in ``pending``, which lives and dies with the server link.
+    """
 
     def __init__(self, sock: trio.socket.SocketType) -> None:
         super().__init__(role="server", proto="tcp", local=_addr(sock.getsockname()),
@@ -81,8 +97,13 @@ class TcpServerLink(Link):
         self.sock = sock
         self.seeds: list[Link] = []
         self.on_accept: Callable[[trio.SocketStream], Awaitable[None]] | None = None
+        self.pending: trio.Nursery | None = None
 
     async def receive_loop(self) -> None:
+        async with trio.open_nursery() as self.pending:
+            await self._accept_loop()
+
+    async def _accept_loop(self) -> None:
         assert self.on_accept is not None
         while True:
             try:

@@ -1,0 +1,46 @@
+"""TLS links: a TCP link whose stream is a TlsStream (proto "ssl")."""
+
+from __future__ import annotations
+
+import trio
+from OpenSSL import SSL
+
+from ..net.resolve import Resolve, resolve
+from ..net.tls import sni_name
+from .tcp import TcpLink, open_stream
+from .tls_stream import TlsStream
+
+
+async def connect_tls(host: str, port: int, context: SSL.Context, *, inbound_capacity: int,
+                      resolver: Resolve = resolve) -> TcpLink:
+    """Connect (ConnectError) and shake hands (HandshakeError); the caller
+    bounds the time."""
+    transport = await open_stream(host, port, resolver)
+    connection = SSL.Connection(context)
+    connection.set_connect_state()
+    name = sni_name(host)
+    if name is not None:
+        connection.set_tlsext_host_name(name)
+    stream = TlsStream(transport, connection)
+    try:
+        await stream.do_handshake()
+    except BaseException:
+        transport.socket.close()
+        raise
+    return TcpLink(stream, transport, role="client", inbound_capacity=inbound_capacity,
+                   proto="ssl")
+
+
+async def accept_tls(transport: trio.SocketStream, context: SSL.Context, *,
+                     inbound_capacity: int) -> TcpLink:
+    """A seed after its server-side handshake (HandshakeError if it fails)."""
+    connection = SSL.Connection(context)
+    connection.set_accept_state()
+    stream = TlsStream(transport, connection)
+    try:
+        await stream.do_handshake()
+    except BaseException:
+        transport.socket.close()
+        raise
+    return TcpLink(stream, transport, role="seed", inbound_capacity=inbound_capacity,
+                   proto="ssl")
