@@ -118,7 +118,7 @@ class LinkDialect:
         self.links.add(link, link_id)
         self.port.log.info("link_opened", con_id=link_id, role=link.role, proto=link.proto,
                            local=link.local, remote=link.remote)
-        self.port.start_link(link, self._pump)
+        self.port.start_link(link, self.pump)
 
     def close_link(self, link: Link) -> None:
         if isinstance(link, TcpServerLink):
@@ -132,7 +132,7 @@ class LinkDialect:
         for link in self.links:
             self.close_link(link)
 
-    async def _pump(self, link: Link) -> None:
+    async def pump(self, link: Link) -> None:
         inbound = link.inbound
         assert inbound is not None
         told = False

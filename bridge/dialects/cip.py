@@ -8,22 +8,15 @@ that does not fit raises ArgError, answered with the command's failure word.
 
 from __future__ import annotations
 
-import errno
 import socket
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
-
-import trio
 
 from .. import __version__
 from ..at import cip_replies as replies
 from ..at.args import ArgError, parse_command, split_args
 from ..at.cip_args import (
     ALL_LINKS,
-    DTLS,
-    TCP,
-    TLS,
-    UDP,
     bad,
     bind,
     parse_close,
@@ -32,21 +25,23 @@ from ..at.cip_args import (
     switch,
 )
 from ..at.framer import Framer, Packing, cip_escape
-from ..links.errors import BindError, LinkError
+from ..links.errors import LinkError
 from ..links.inbound import Address
 from ..links.link import Link
-from ..links.tcp import TcpLink, TcpServerLink, connect_tcp, listen_tcp
-from ..links.udp import UdpLink, open_udp
+from ..links.tcp import TcpServerLink
+from ..links.udp import UdpLink
 from .base import LinkDialect
 from .cip_net import NetworkServices
+from .cip_psk import PskTable
+from .cip_start import LinkOpener
 
 if TYPE_CHECKING:
     from ..port import Port
 
 LINK_IDS = range(6)  # C2
+STATUS_TYPES = {"tcp": 0, "udp": 1, "ssl": 2, "dtls": 3}  # C11
 MAX_FRAME = 2048  # C7
 PACKET = Packing(size=1460, quiet=0.020)  # C10
-KEEPALIVE_INTERVAL, KEEPALIVE_COUNT = 1, 3  # C4
 
 Handler = Callable[[list[str]], Awaitable[bytes | None]]
 
@@ -68,6 +63,8 @@ class CipDialect(LinkDialect):
         self.passthrough_mode = False  # AT+CIPMODE
         self.sysstore = True
         self.services = NetworkServices(port, self._persist)
+        self.psks = PskTable()
+        self.opener = LinkOpener(self)
         self._pending_send: tuple[Link, Address | None] | None = None
         self.commands: dict[str, Handler] = {
             "AT": self.attention,
@@ -88,19 +85,30 @@ class CipDialect(LinkDialect):
             "AT+CIPSTATUS?": self.status,
             "AT+SYSSTORE=": self.set_sysstore,
             "AT+SYSSTORE?": self.query_sysstore,
+            "AT+CIPSSLCPSK=": self.set_psk,
+            "AT+CIPSSLCPSK?": self.query_psk,
             **self.services.commands(),
         }
 
     # -- the port and its command lines (C1) --------------------------------------
 
     async def on_open(self) -> None:
-        self.services.restore(self.port.store.load())
+        self._restore()
         await self.port.send(replies.READY)
+
+    def _restore(self) -> None:
+        """C16: the stored settings, at start and by AT+RST."""
+        stored = self.port.store.load()
+        self.services.restore(stored)
+        try:
+            self.psks.restore(stored.get("psk"))
+        except (TypeError, ValueError) as exc:
+            self.port.log.warning("stored_settings_ignored", why=repr(exc))
 
     async def _persist(self) -> None:
         """C16: with AT+SYSSTORE=1 a changed setting is saved for the port."""
         if self.sysstore:
-            await self.port.store.asave(self.services.saved())
+            await self.port.store.asave({**self.services.saved(), "psk": self.psks.saved()})
 
     async def on_command_line(self, line: bytes) -> None:
         if self.echo:
@@ -147,7 +155,7 @@ class CipDialect(LinkDialect):
         what is stored, and the module's greeting again."""
         self.close_all()
         self.echo, self.multiple, self.passthrough_mode, self.sysstore = True, False, False, True
-        self.services.restore(self.port.store.load())
+        self._restore()
         self.port.log.info("reset")
         return replies.OK + replies.READY
 
@@ -187,97 +195,21 @@ class CipDialect(LinkDialect):
     async def query_sysstore(self, tokens: list[str]) -> bytes:
         return replies.value("SYSSTORE", self.sysstore)
 
-    def _notice(self, word: bytes, number: int) -> bytes:
+    def notice(self, word: bytes, number: int) -> bytes:
         return replies.notice(word, number, self.multiple)
 
-    # -- AT+CIPSTART (C4-C6) ---------------------------------------------------------
+    # -- AT+CIPSTART (C4-C6) and AT+CIPSSLCPSK (C15) -----------------------------------
 
     async def start(self, tokens: list[str]) -> bytes:
-        request = parse_start(tokens, multiple=self.multiple)
-        if request.kind in (TLS, DTLS):
-            self.port.log.warning("not_supported_yet", type=tokens[1 if self.multiple else 0])
-            raise bad("TLS and DTLS links are not supported yet")
-        if self.links.get(request.link_id) is not None:
-            raise bad(f"link {request.link_id} is busy")
-        if request.kind == UDP:
-            return await self._open_udp(request.link_id, request.host, request.port,
-                                        request.local_port, request.local_ip)
-        if request.listen:
-            assert request.local_ip is not None
-            return await self._open_server(request.link_id, request.local_ip,
-                                           request.local_port)
-        return await self._open_client(request.link_id, request.host, request.port,
-                                       request.keepalive)
+        return await self.opener.start(parse_start(tokens, multiple=self.multiple))
 
-    async def _open_client(self, number: int, remote_host: str, remote_port: int,
-                           keepalive: int) -> bytes:
-        settings = self.port.settings
-        try:
-            with trio.fail_after(settings.connect_timeout):
-                link = await connect_tcp(remote_host, remote_port,
-                                         inbound_capacity=settings.link_buffer,
-                                         resolver=self.services.resolver.resolve)
-        except (trio.TooSlowError, LinkError) as exc:
-            self.port.log.warning("connect_failed", host=remote_host, port=remote_port,
-                                  why=str(exc) or "timeout")
-            return replies.ERROR
-        if keepalive:
-            sock = link.socket_stream.socket
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, keepalive)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, KEEPALIVE_INTERVAL)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, KEEPALIVE_COUNT)
-        return self._opened(link, number)
-
-    async def _open_udp(self, number: int, remote_host: str, remote_port: int,
-                        local_port: int = 0, local_ip: str | None = None) -> bytes:
-        settings = self.port.settings
-        try:
-            link = await open_udp(role="client", bind_host=local_ip or settings.bind_address,
-                                  local_port=local_port, peer=(remote_host, remote_port),
-                                  inbound_capacity=settings.link_buffer,
-                                  resolver=self.services.resolver.resolve)
-        except LinkError as exc:
-            self.port.log.warning("udp_failed", host=remote_host, port=remote_port, why=str(exc))
-            return replies.ERROR
-        return self._opened(link, number)
-
-    def _opened(self, link: Link, number: int) -> bytes:
-        self.add_link(link, number)
-        return self._notice(b"CONNECT", number) + replies.OK  # C5
-
-    async def _open_server(self, number: int, local_ip: str, local_port: int) -> bytes:
-        """C6: listen on localip if it is ours, else on the configured address."""
-        try:
-            try:
-                server = await listen_tcp(local_ip, local_port)
-            except BindError as exc:
-                fallback = self.port.settings.bind_address
-                if exc.errno != errno.EADDRNOTAVAIL or fallback == local_ip:
-                    raise
-                self.port.log.warning("server_address_not_ours", localip=local_ip,
-                                      listening_on=fallback)
-                server = await listen_tcp(fallback, local_port)
-        except LinkError as exc:
-            self.port.log.warning("server_failed", local_port=local_port, why=str(exc))
-            return replies.ERROR
-        server.on_accept = lambda stream: self._accept_peer(server, stream)
-        self.add_link(server, number)
+    async def set_psk(self, tokens: list[str]) -> bytes:
+        self.psks.set(tokens, multiple=self.multiple)
+        await self._persist()
         return replies.OK
 
-    async def _accept_peer(self, server: TcpServerLink, stream: trio.SocketStream) -> None:
-        """C6: one peer at a time; others are refused while it is connected."""
-        if any(not peer.closed for peer in server.seeds):
-            self.port.log.info("peer_refused", con_id=server.con_id, reason="link busy")
-            stream.socket.close()
-            return
-        peer = TcpLink(stream, stream, role="seed",
-                       inbound_capacity=self.port.settings.link_buffer)
-        peer.con_id = server.con_id
-        server.seeds = [peer]
-        await self.port.send(self._notice(b"CONNECT", server.con_id))
-        self.port.log.info("peer_connected", con_id=server.con_id, remote=peer.remote)
-        self.port.start_link(peer, self._pump)
+    async def query_psk(self, tokens: list[str]) -> bytes:
+        return self.psks.query(multiple=self.multiple)
 
     # -- data from links (C7, C8) ----------------------------------------------------
 
@@ -288,7 +220,7 @@ class CipDialect(LinkDialect):
         return replies.received(link.con_id, data)
 
     def ended_frame(self, link: Link) -> bytes:
-        return self._notice(b"CLOSED", link.con_id)
+        return self.notice(b"CLOSED", link.con_id)
 
     # -- AT+CIPSEND (C9) -------------------------------------------------------------
 
@@ -345,7 +277,7 @@ class CipDialect(LinkDialect):
         return None
 
     async def send_transparent(self, link: Link, data: bytes) -> None:
-        if isinstance(link, UdpLink):  # C10: one datagram per packet
+        if link.inbound is not None and link.inbound.datagrams:  # C10: a datagram per packet
             for start in range(0, len(data), PACKET.size):
                 await link.send(data[start:start + PACKET.size])
         else:
@@ -366,7 +298,7 @@ class CipDialect(LinkDialect):
             notices = b""
             for each in closing:
                 self.close_link(each)
-                notices += self._notice(b"CLOSED", each.con_id)
+                notices += self.notice(b"CLOSED", each.con_id)
             await self.port.send(notices + replies.OK)
         return None
 
@@ -378,5 +310,4 @@ class CipDialect(LinkDialect):
         server = isinstance(link, TcpServerLink)
         peer = self._sendable(link)
         remote = (peer.remote if peer is not None else None) or ("0.0.0.0", 0)
-        return replies.status_line(TCP if link.proto == "tcp" else UDP, remote,
-                                   link.local[1], server)
+        return replies.status_line(STATUS_TYPES[link.proto], remote, link.local[1], server)
