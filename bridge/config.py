@@ -143,7 +143,8 @@ def _toml_items(table: dict[str, Any]) -> list[str]:
             return '"' + "".join(map(_toml_char, v)) + '"'
         return repr(v)
 
-    return [f"{key} = {value(v)}" for key, v in table.items() if v is not None]
+    return [f"{key} = {value(v)}" if v is not None else f"# {key} is not set"
+            for key, v in table.items()]
 
 
 def _toml_char(char: str) -> str:

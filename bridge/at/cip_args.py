@@ -48,6 +48,11 @@ def is_link_type(token: str) -> bool:
     return True
 
 
+def quoted_port(token: str) -> int:
+    """The spec's syntax quotes "localport"; its examples do not: both work."""
+    return port_number(unquote(token))
+
+
 def bind(tokens: Sequence[str], *parsers: Callable[[str], Any]) -> list[Any]:
     """Exactly one token per parser, each parsed, or ArgError."""
     if len(tokens) != len(parsers):
@@ -98,13 +103,13 @@ def parse_start(tokens: Sequence[str], *, multiple: bool) -> Start:
             raise bad("TCP takes keepalive, or keepalive, localport and localip")
         (keepalive,) = bind(extra[:1], keepalive_seconds) if extra else (0,)
         if len(extra) == 3:
-            local_port, local_ip = bind(extra[1:], port_number, ip_address)
+            local_port, local_ip = bind(extra[1:], quoted_port, ip_address)
             return Start(number, kind, remote_host, remote_port, keepalive, local_port,
                          local_ip, listen=True)
         return Start(number, kind, remote_host, remote_port, keepalive)
     if len(extra) > 2:
         raise bad("UDP takes localport and localip")
-    local = bind(extra, *(port_number, ip_address)[:len(extra)])
+    local = bind(extra, *(quoted_port, ip_address)[:len(extra)])
     return Start(number, kind, remote_host, remote_port, 0, *local)
 
 
