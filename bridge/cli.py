@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 import msgspec
 import trio
@@ -72,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     log_module.configure(log_format=config.daemon.log_format, level=config.daemon.log_level)
     from .daemon import run_until_signalled
 
-    trio.run(run_until_signalled, config, _announce)
+    trio.run(run_until_signalled, config, _announce,
+             Path(args.config) if args.config else None)
     return 0
 
 

@@ -27,6 +27,9 @@ class DaemonSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     #: log every byte moved, as hex (opt-in: it is large)
     trace: bool = False
+    #: "HOST:PORT" to serve Prometheus metrics on (opt-in), e.g. "127.0.0.1:9477"
+    metrics_address: Annotated[str, Meta(pattern=r"^\[?[0-9A-Za-z.:-]+\]?:[0-9]{1,5}$")] \
+        | None = None
 
 
 class PortSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):

@@ -1,16 +1,26 @@
-"""The daemon: a nursery of ports, each reopened with backoff when it fails."""
+"""The daemon: a nursery of ports, each reopened with backoff when it fails.
+
+Each port runs under its own supervisor, in its own cancel scope: a device
+that is absent, unplugged or failing is retried with capped exponential
+backoff and touches no other port; a reload (SIGHUP) starts added ports,
+stops removed ones and restarts changed ones, leaving the others alone.
+systemd hears READY=1 once every port is open or retrying, a STATUS= line
+on every transition, and WATCHDOG=1 from the event loop.
+"""
 
 from __future__ import annotations
 
 import signal
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import structlog
 import trio
 
-from .config import Config, PortSettings, state_directory
+from .config import Config, ConfigError, PortSettings, state_directory
 from .port import DeviceLost, Port
+from .systemd import Notifier
 from .uart import open_device
 
 log = structlog.get_logger("bridge.daemon")
@@ -18,53 +28,160 @@ log = structlog.get_logger("bridge.daemon")
 BACKOFF_START = 0.1
 BACKOFF_CAP = 1.0
 
+OnReady = Callable[[str, str], None]
 
-async def serve(config: Config, *, on_ready: Callable[[str, str], None] = lambda name, path: None,
-                task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-    """Run every port of ``config``; ``on_ready(name, path)`` once a port's
-    device is open. Returns only when cancelled."""
-    async with trio.open_nursery() as nursery:
+
+@dataclass
+class PortState:
+    """What the daemon knows of one port, for status lines and metrics."""
+
+    settings: PortSettings
+    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    state: str = "starting"  # "open" or "retrying"
+    why: str = ""
+    reopens: int = 0
+    port: Port | None = None
+
+    def describe(self) -> str:
+        return f"{self.settings.name}: {self.state}" + (f" ({self.why})" if self.why else "")
+
+
+class Daemon:
+    def __init__(self, config: Config, *, on_ready: OnReady = lambda name, path: None,
+                 notifier: Notifier | None = None) -> None:
+        self.config = config
+        self.on_ready = on_ready
+        self.notifier = notifier or Notifier({})
+        self.ports: dict[str, PortState] = {}
+        self._nursery: trio.Nursery | None = None
+
+    async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Serve every port until cancelled."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            for settings in self.config.port:
+                await self._start(settings)
+            self.notifier.notify(READY=1, STATUS=self.status())
+            if self.notifier.watchdog_interval is not None:
+                nursery.start_soon(self._watchdog, self.notifier.watchdog_interval)
+            if self.config.daemon.metrics_address:
+                from .metrics import serve_metrics
+
+                await nursery.start(serve_metrics, self.config.daemon.metrics_address, self)
+            task_status.started()
+
+    def status(self) -> str:
+        return "; ".join(state.describe() for state in self.ports.values())
+
+    def reload(self, config: Config) -> None:
+        """Start added ports, stop removed ones, restart changed ones."""
+        assert self._nursery is not None
+        wanted = {settings.name: settings for settings in config.port}
+        for name, state in list(self.ports.items()):
+            if wanted.get(name) != state.settings:
+                log.info("port_stopping", port=name,
+                         reason="removed" if name not in wanted else "changed")
+                state.scope.cancel()
+                del self.ports[name]
+        self.config = config
         for settings in config.port:
-            await nursery.start(_serve_port, settings, state_directory(config.daemon),
-                                config.daemon.trace, on_ready)
-        task_status.started()
+            if settings.name not in self.ports:
+                self._nursery.start_soon(self._start, settings)
+        self.notifier.notify(STATUS=self.status())
 
+    async def _start(self, settings: PortSettings) -> None:
+        assert self._nursery is not None
+        state = PortState(settings)
+        self.ports[settings.name] = state
+        await self._nursery.start(self._supervise, state)
 
-async def _serve_port(settings: PortSettings, state_dir: Path, trace: bool,
-                      on_ready: Callable[[str, str], None],
-                      task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-    """One port for ever: a device that fails or is absent is retried with
-    capped exponential backoff, and nothing of it reaches the other ports."""
-    port_log = log.bind(port=settings.name)
-    delay = BACKOFF_START
-    started = False
-    while True:
-        try:
-            async with open_device(settings) as (uart, path):
-                port_log.info("port_open", device=settings.device, path=path,
-                              dialect=settings.dialect)
-                on_ready(settings.name, path)
+    async def _supervise(self, state: PortState,
+                         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        settings = state.settings
+        port_log = log.bind(port=settings.name)
+        state_dir = state_directory(self.config.daemon)
+        delay = BACKOFF_START
+        started = False
+        with state.scope:
+            while True:
+                try:
+                    async with open_device(settings) as (uart, path):
+                        if state.state == "retrying":
+                            state.reopens += 1
+                        self._transition(state, "open", "", port_log, path=path)
+                        self.on_ready(settings.name, path)
+                        if not started:
+                            started = True
+                            task_status.started()
+                        delay = BACKOFF_START
+                        state.port = Port(settings, state_dir=state_dir,
+                                          trace=self.config.daemon.trace)
+                        await state.port.run(uart)
+                except (DeviceLost, OSError) as exc:
+                    self._transition(state, "retrying", str(exc), port_log)
+                finally:
+                    state.port = None
                 if not started:
                     started = True
                     task_status.started()
-                delay = BACKOFF_START
-                await Port(settings, state_dir=state_dir, trace=trace).run(uart)
-        except (DeviceLost, OSError) as exc:
-            port_log.warning("port_failed", why=str(exc), retry_in=delay)
-        if not started:
-            started = True
-            task_status.started()
-        await trio.sleep(delay)
-        delay = min(delay * 2, BACKOFF_CAP)
+                await trio.sleep(delay)
+                delay = min(delay * 2, BACKOFF_CAP)
+
+    def _transition(self, state: PortState, new: str, why: str, port_log: structlog.BoundLogger,
+                    **details: str) -> None:
+        """Log and announce a change of state once, not every retry."""
+        if state.state == new:
+            port_log.debug("port_still_" + new, why=why)
+            state.why = why
+            return
+        state.state, state.why = new, why
+        if new == "open":
+            port_log.info("port_open", device=state.settings.device,
+                          dialect=state.settings.dialect, **details)
+        else:
+            port_log.warning("port_failed", why=why, retry_from=BACKOFF_START,
+                             retry_cap=BACKOFF_CAP)
+        self.notifier.notify(STATUS=self.status())
+
+    async def _watchdog(self, interval: float) -> None:
+        """WATCHDOG=1 from the event loop itself: a stuck loop stops the pings."""
+        while True:
+            self.notifier.notify(WATCHDOG=1)
+            await trio.sleep(interval)
 
 
-async def run_until_signalled(config: Config, on_ready: Callable[[str, str], None]) -> None:
-    """Serve until SIGINT or SIGTERM, then close every link and return."""
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+async def serve(config: Config, *, on_ready: OnReady = lambda name, path: None,
+                task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    """Run every port of ``config`` (no signals, no systemd): for tests and
+    embedding. Returns only when cancelled."""
+    await Daemon(config, on_ready=on_ready).run(task_status=task_status)
+
+
+async def run_until_signalled(config: Config, on_ready: OnReady,
+                              config_path: Path | None = None) -> None:
+    """Serve until SIGINT or SIGTERM (links closed, then return); SIGHUP
+    reloads ``config_path``."""
+    from .config import load
+
+    notifier = Notifier()
+    daemon = Daemon(config, on_ready=on_ready, notifier=notifier)
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
         async with trio.open_nursery() as nursery:
-            await nursery.start(lambda task_status: serve(config, on_ready=on_ready,
-                                                          task_status=task_status))
+            await nursery.start(daemon.run)
             async for signum in signals:
+                if signum == signal.SIGHUP:
+                    if config_path is None:
+                        log.warning("reload_ignored", why="no config file (run --config FILE)")
+                        continue
+                    notifier.notify(RELOADING=1)
+                    try:
+                        daemon.reload(load(config_path))
+                        log.info("reloaded", config=str(config_path))
+                    except ConfigError as exc:
+                        log.error("reload_failed", why=str(exc), kept="the running config")
+                    notifier.notify(READY=1, STATUS=daemon.status())
+                    continue
                 log.info("stopping", signal=signal.Signals(signum).name)
+                notifier.notify(STOPPING=1)
                 nursery.cancel_scope.cancel()
                 break
