@@ -19,7 +19,7 @@ import structlog
 import trio
 
 from .config import Config, ConfigError, PortSettings, state_directory
-from .port import DeviceLost, Port
+from .port import DeviceLost, Port, PortCounters
 from .systemd import Notifier
 from .uart import open_device
 
@@ -41,6 +41,7 @@ class PortState:
     why: str = ""
     reopens: int = 0
     port: Port | None = None
+    counters: PortCounters = field(default_factory=PortCounters)
 
     def describe(self) -> str:
         return f"{self.settings.name}: {self.state}" + (f" ({self.why})" if self.why else "")
@@ -115,10 +116,15 @@ class Daemon:
                             task_status.started()
                         delay = BACKOFF_START
                         state.port = Port(settings, state_dir=state_dir,
-                                          trace=self.config.daemon.trace)
+                                          trace=self.config.daemon.trace,
+                                          counters=state.counters)
                         await state.port.run(uart)
                 except (DeviceLost, OSError) as exc:
                     self._transition(state, "retrying", str(exc), port_log)
+                except Exception:
+                    # a bug in one port must not take the others down with it
+                    port_log.exception("port_crashed")
+                    self._transition(state, "retrying", "internal error", port_log)
                 finally:
                     state.port = None
                 if not started:

@@ -7,6 +7,8 @@ import sys
 
 import structlog
 
+from .metrics import count_problems
+
 
 def configure(*, log_format: str = "console", level: str = "info") -> None:
     renderer: structlog.typing.Processor
@@ -19,6 +21,7 @@ def configure(*, log_format: str = "console", level: str = "info") -> None:
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
+            count_problems,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.dict_tracebacks if log_format == "json"
             else structlog.processors.StackInfoRenderer(),

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +41,22 @@ class DeviceLost(Exception):
     """The UART ended (EOF) or failed; the port must be reopened."""
 
 
+@dataclass
+class PortCounters:
+    """Bytes and frames moved by a port, kept across reopens (for metrics)."""
+
+    uart_in: int = 0
+    uart_out: int = 0
+    frames_out: int = 0  # unsolicited data frames (+IPD, +SKTREAD) written
+    link_in: int = 0
+    link_out: int = 0
+
+
 class Port:
-    def __init__(self, settings: PortSettings, *, state_dir: Path, trace: bool = False) -> None:
+    def __init__(self, settings: PortSettings, *, state_dir: Path, trace: bool = False,
+                 counters: PortCounters | None = None) -> None:
         self.settings = settings
+        self.counters = counters or PortCounters()
         self.trace = trace
         self.state_dir = state_dir
         self.store = Store(state_dir / f"{settings.name}.json")
@@ -51,6 +65,7 @@ class Port:
         self._out_tx, self._out_rx = trio.open_memory_channel[bytes](settings.uart_queue)
         self._in_tx, self._in_rx = trio.open_memory_channel[Any](settings.uart_queue)
         self._nursery: trio.Nursery | None = None
+        self._lost: DeviceLost | None = None
         self.dialect = DIALECTS[settings.dialect](self)
 
     async def run(self, uart: trio.abc.Stream) -> None:
@@ -64,6 +79,15 @@ class Port:
                 nursery.start_soon(self._interpret)
         finally:
             self.dialect.close_all()
+        if self._lost is not None:
+            raise self._lost
+
+    def _device_lost(self, why: str) -> None:
+        """End the port (and its links) for the daemon to reopen the device."""
+        if self._lost is None:
+            self._lost = DeviceLost(why)
+        assert self._nursery is not None
+        self._nursery.cancel_scope.cancel()
 
     # -- services for the dialect -----------------------------------------
 
@@ -107,9 +131,10 @@ class Port:
             try:
                 data = await uart.receive_some(UART_CHUNK)
             except (OSError, trio.BrokenResourceError) as exc:
-                raise DeviceLost(f"read failed: {exc!r}") from None
+                return self._device_lost(f"read failed: {exc!r}")
             if not data:
-                raise DeviceLost("end of file")
+                return self._device_lost("end of file")
+            self.counters.uart_in += len(data)
             if self.trace:
                 self.log.debug("uart_rx", data=data.hex())
             await self._in_tx.send((trio.current_time(), data))
@@ -126,12 +151,13 @@ class Port:
                 parts.append(frame)
                 size += len(frame)
             data = parts[0] if len(parts) == 1 else b"".join(parts)
+            self.counters.uart_out += len(data)
             if self.trace:
                 self.log.debug("uart_tx", data=data.hex())
             try:
                 await uart.send_all(data)
             except (OSError, trio.BrokenResourceError) as exc:
-                raise DeviceLost(f"write failed: {exc!r}") from None
+                return self._device_lost(f"write failed: {exc!r}")
 
     async def _interpret(self) -> None:
         framer = self.dialect.framer

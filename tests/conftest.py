@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import termios
 import tty
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -38,7 +39,7 @@ class Device:
 
     def __init__(self, path: str) -> None:
         fd = os.open(path, os.O_RDWR | os.O_NOCTTY)
-        tty.setraw(fd)
+        tty.setraw(fd, termios.TCSANOW)  # TCSAFLUSH would drop what already came
         self.stream = trio.lowlevel.FdStream(fd)
         self.pending = bytearray()
 

@@ -151,9 +151,10 @@ class LinkDialect:
                     transparent = self.transparent is link
                     data, source = inbound.take(RECEIVE_CHUNK if transparent
                                                 else self.frame_limit)
-                    self.trace("link_rx", link, data)
+                    self.moved("link_rx", link, data)
                     await self.port.send(data if transparent
                                          else self.data_frame(link, data, source))
+                    self.port.counters.frames_out += not transparent
                     continue
                 told = True
                 lost_in_transparent = self.transparent is link
@@ -200,7 +201,7 @@ class LinkDialect:
             self.port.log.warning("transparent_send_failed", con_id=link.con_id, why=str(exc))
             await self._transparent_link_lost(link)
             return
-        self.trace("link_tx", link, data)
+        self.moved("link_tx", link, data)
 
     async def _transparent_link_lost(self, link: Link) -> None:
         dropped = self.framer.leave_transparent()
@@ -234,6 +235,14 @@ class LinkDialect:
                 if each.inbound is not None:
                     each.inbound.wake()
 
-    def trace(self, what: str, link: Link, data: bytes) -> None:
+    def moved(self, what: str, link: Link, data: bytes) -> None:
+        """Account link traffic ("link_rx" / "link_tx"), traced when asked."""
+        counters = self.port.counters
+        if what == "link_rx":
+            link.bytes_in += len(data)
+            counters.link_in += len(data)
+        else:
+            link.bytes_out += len(data)
+            counters.link_out += len(data)
         if self.port.trace:
             self.port.log.debug(what, con_id=link.con_id, data=data.hex())

@@ -258,7 +258,7 @@ class CipDialect(LinkDialect):
             self.port.log.warning("send_failed", con_id=link.con_id, why=str(exc))
             await self.port.send(replies.SEND_ERROR)
             return
-        self.trace("link_tx", link, data)
+        self.moved("link_tx", link, data)
         await self.port.send(replies.SEND_OK)
 
     async def _resolve_udp(self, dest: Address) -> Address:

@@ -46,10 +46,10 @@ class LinkOpener:
             with trio.fail_after(self.port.settings.connect_timeout):
                 link = await self._connect(request, psk)
         except trio.TooSlowError:
-            self.port.log.warning("connect_timeout", host=request.host, port=request.port)
+            self.port.log.warning("connect_timeout", host=request.host, remote_port=request.port)
             return replies.ERROR
         except LinkError as exc:
-            self.port.log.warning("connect_failed", host=request.host, port=request.port,
+            self.port.log.warning("connect_failed", host=request.host, remote_port=request.port,
                                   kind=request.kind, why=str(exc))
             return replies.ERROR
         self.dialect.add_link(link, request.link_id)

@@ -193,10 +193,10 @@ class SktDialect(LinkDialect):
                                           peer=(remote_host, remote_port),
                                           inbound_capacity=settings.link_buffer)
         except trio.TooSlowError:
-            self.port.log.warning("connect_timeout", host=remote_host, port=remote_port)
+            self.port.log.warning("connect_timeout", host=remote_host, remote_port=remote_port)
             return replies.error(name, 18 if mode == SSL else 9)
         except LinkError as exc:
-            self.port.log.warning("client_failed", host=remote_host, port=remote_port,
+            self.port.log.warning("client_failed", host=remote_host, remote_port=remote_port,
                                   why=str(exc))
             return replies.error(name, client_error(mode, exc))
         self.add_link(link, con_id)
@@ -291,7 +291,7 @@ class SktDialect(LinkDialect):
             if link.proto == "udp":
                 return replies.error(name, 5 if link.role == "server" else 6)
             return replies.error(name, 8)
-        self.trace("link_tx", link, data)
+        self.moved("link_tx", link, data)
         return replies.ok(name)
 
     # -- AT+SKTREAD / AT+SKTRECVCFG (NOTES S6-S8) ------------------------------

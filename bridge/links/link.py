@@ -28,6 +28,7 @@ class Link:
         self.inbound = inbound
         self.con_id = -1
         self.closed = False
+        self.bytes_in = self.bytes_out = 0  # for metrics
         self.scope = trio.CancelScope()
 
     def __repr__(self) -> str:

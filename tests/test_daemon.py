@@ -1,0 +1,234 @@
+"""Running for real: many ports, a device that goes away and comes back,
+systemd's notify socket, SIGHUP reloads and the metrics endpoint."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+from pathlib import Path
+
+import trio
+from conftest import WAIT, Device, TcpServer, free_port, open_skt_client, require_binary
+from test_cli import running
+
+from bridge.config import Config, DaemonSettings, PortSettings
+from bridge.daemon import serve
+
+
+def socat_pair(device: Path, host: Path) -> subprocess.Popen[bytes]:
+    """A serial device and its host end, as a USB adapter would give."""
+    return subprocess.Popen([require_binary("socat"), f"PTY,raw,echo=0,link={device}",
+                             f"PTY,raw,echo=0,link={host}"])
+
+
+async def wait_for(path: Path) -> None:
+    with trio.fail_after(WAIT):
+        while not path.exists():
+            await trio.sleep(0.02)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.kill()
+    process.wait()
+
+
+async def test_device_lost_and_back_while_another_port_relays(
+        nursery: trio.Nursery, tmp_path: Path, tcp_server: TcpServer) -> None:
+    """A serial device that vanishes closes its port's links and is reopened
+    within about a second of its return (a CIP port says ready again, C1);
+    the other port's link relays throughout."""
+    device, host = tmp_path / "ttyUSB0", tmp_path / "host"
+    pty_link = tmp_path / "other"
+    socat = socat_pair(device, host)
+    try:
+        await wait_for(host)
+        config = Config(daemon=DaemonSettings(state_dir=str(tmp_path / "state")), port=[
+            PortSettings(name="usb", device=str(device), dialect="cip",
+                         bind_address="127.0.0.1"),
+            PortSettings(name="other", device=f"pty:{pty_link}", bind_address="127.0.0.1"),
+        ])
+        await nursery.start(serve, config)
+        usb = Device(str(host))
+        await usb.expect(b"\r\nready\r\n")
+        await usb.command(b'AT+CIPSTART="TCP","127.0.0.1",%d' % tcp_server.port,
+                          b'AT+CIPSTART="TCP","127.0.0.1",%d\r\n\r\nCONNECT\r\nOK\r\n'
+                          % tcp_server.port)
+        usb_peer = await tcp_server.accept()
+        other = Device(str(pty_link))
+        other_peer = await open_skt_client(other, tcp_server)
+        await other.command(b"AT+SKTTT=1", b"\r\n+SKTTT:OK\r\n")
+
+        stop(socat)  # unplugged
+        await usb.aclose()
+        await usb_peer.expect_eof()  # its links were closed
+        for i in range(5):  # the other port relays while the device is away
+            await other.send(b"chunk %d;" % i)
+            await other_peer.expect(b"chunk %d;" % i)
+            await other_peer.send(b"back %d;" % i)
+            await other.expect(b"back %d;" % i)
+            await trio.sleep(0.1)
+
+        socat = socat_pair(device, host)  # plugged in again
+        await wait_for(host)
+        usb = Device(str(host))
+        with trio.fail_after(3):
+            await usb.expect(b"\r\nready\r\n")
+        await usb.command(b"AT", b"AT\r\n\r\nOK\r\n")
+        await other.send(b"still here")
+        await other_peer.expect(b"still here")
+        await usb.aclose()
+    finally:
+        stop(socat)
+
+
+class NotifySocket:
+    """What systemd would hear: a datagram socket bound by the test."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sock = trio.socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+
+    async def bind(self) -> None:
+        await self.sock.bind(str(self.path))
+
+    async def message(self) -> dict[str, str]:
+        with trio.fail_after(WAIT):
+            data = await self.sock.recv(4096)
+        return dict(line.split("=", 1) for line in data.decode().splitlines())
+
+    async def until(self, key: str) -> dict[str, str]:
+        while True:
+            message = await self.message()
+            if key in message:
+                return message
+
+
+def write_config(path: Path, tmp_path: Path, ports: dict[str, str], **daemon: str) -> None:
+    lines = ["[daemon]", f'state_dir = "{tmp_path / "state"}"']
+    lines += [f'{key} = "{value}"' for key, value in daemon.items()]
+    for name, device in ports.items():
+        lines += ["[[port]]", f'name = "{name}"', f'device = "{device}"',
+                  'bind_address = "127.0.0.1"']
+    path.write_text("\n".join(lines) + "\n")
+
+
+async def test_ready_status_and_watchdog_through_notify_socket(tmp_path: Path,
+                                                               monkeypatch) -> None:
+    """READY=1 once every port is open or retrying, STATUS= per port, and
+    WATCHDOG=1 pings at half of WATCHDOG_USEC, from the event loop."""
+    notify = NotifySocket(tmp_path / "notify")
+    await notify.bind()
+    config = tmp_path / "at-bridge.toml"
+    write_config(config, tmp_path, {"good": f"pty:{tmp_path / 'good'}",
+                                    "absent": str(tmp_path / "no-such-tty")})
+    monkeypatch.setenv("NOTIFY_SOCKET", str(notify.path))
+    monkeypatch.setenv("WATCHDOG_USEC", "200000")
+    async with running(tmp_path, "--config", str(config)) as bridge:
+        ready = await notify.until("READY")
+        assert ready["READY"] == "1"
+        assert ready["STATUS"].startswith("good: open; absent: retrying (")
+        pings = 0
+        with trio.fail_after(WAIT):
+            started = trio.current_time()
+            while pings < 5:
+                pings += "WATCHDOG" in await notify.message()
+        assert trio.current_time() - started < 5 * 0.1 + 0.5
+        assert await bridge.stop() == 0
+
+
+async def test_sighup_adds_and_removes_ports_leaving_the_rest(
+        tmp_path: Path, tcp_server: TcpServer) -> None:
+    """SIGHUP: a new port starts, a removed one stops (its pty link goes), an
+    unchanged one keeps its open link."""
+    config = tmp_path / "at-bridge.toml"
+    links = {name: tmp_path / name for name in ("a", "b", "c")}
+    write_config(config, tmp_path, {"a": f"pty:{links['a']}", "b": f"pty:{links['b']}"})
+    async with running(tmp_path, "--config", str(config)) as bridge:
+        assert {await bridge.line(), await bridge.line()} == {str(links["a"]),
+                                                                str(links["b"])}
+        kept = Device(str(links["b"]))
+        peer = await open_skt_client(kept, tcp_server)
+        write_config(config, tmp_path, {"b": f"pty:{links['b']}", "c": f"pty:{links['c']}"})
+        bridge.process.send_signal(signal.SIGHUP)
+        assert await bridge.line() == str(links["c"])
+        added = Device(str(links["c"]))
+        await added.command(b"AT+SKTSTATE", b"\r\n+SKTSTATE:OK\r\n")
+        with trio.fail_after(WAIT):
+            while os.path.lexists(links["a"]):
+                await trio.sleep(0.02)
+        await kept.send(b"AT+SKTSEND=4,1:kept")
+        await peer.expect(b"kept")
+        await kept.expect(b"\r\n+SKTSEND:OK\r\n")
+        # a config that does not validate is refused and the daemon carries on
+        config.write_text("[[port]]\nname = 1\n")
+        bridge.process.send_signal(signal.SIGHUP)
+        await trio.sleep(0.3)
+        await added.command(b"AT+SKTSTATE", b"\r\n+SKTSTATE:OK\r\n")
+        assert "reload_failed" in bridge.stderr()
+        assert await bridge.stop() == 0
+        await added.aclose()
+        await kept.aclose()
+        await peer.aclose()
+
+
+async def http_get(port: int, path: str) -> tuple[str, str]:
+    with trio.fail_after(WAIT):
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        await stream.send_all(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        response = b""
+        while data := await stream.receive_some(65536):
+            response += data
+    head, _, body = response.decode().partition("\r\n\r\n")
+    return head.split("\r\n")[0], body
+
+
+async def test_metrics_endpoint(tmp_path: Path, tcp_server: TcpServer) -> None:
+    """Prometheus exposition: per port and per link bytes, frames, links
+    open, reopens, and warnings by kind."""
+    metrics_port = free_port()
+    config = tmp_path / "at-bridge.toml"
+    link = tmp_path / "m"
+    write_config(config, tmp_path, {"m": f"pty:{link}"},
+                 metrics_address=f"127.0.0.1:{metrics_port}")
+    async with running(tmp_path, "--config", str(config)) as bridge:
+        assert await bridge.line() == str(link)
+        device = Device(str(link))
+        opened = b"\r\n+SKTCLIENT:OK\r\n+SKTCLIENT:con_id=1\r\n"
+        sent = [b"AT+SKTCLIENT=0,127.0.0.1,%d\r\n" % tcp_server.port]
+        received = [opened]
+        peer = await open_skt_client(device, tcp_server)
+        sent.append(b"AT+SKTSEND=5,1:hello")
+        await device.send(sent[-1])
+        await peer.expect(b"hello")
+        received.append(b"\r\n+SKTSEND:OK\r\n")
+        await device.expect(received[-1])
+        sent.append(b"AT+SKTRECVCFG=1\r\n")
+        received.append(b"\r\n+SKTRECVCFG:OK\r\n")
+        await device.command(sent[-1][:-2], received[-1])
+        await peer.send(b"world!")
+        received.append(b"+SKTREAD:OK,6,1:world!\r\n")  # one unsolicited frame
+        await device.expect(received[-1])
+        sent.append(b"AT+SKTCLIENT=0,127.0.0.1,%d\r\n" % free_port())  # a warning
+        received.append(b"\r\n+SKTCLIENT:ERROR:9\r\n")
+        await device.command(sent[-1][:-2], received[-1])
+        status, body = await http_get(metrics_port, "/metrics")
+        assert status == "HTTP/1.1 200 OK"
+        uart_in, uart_out = sum(map(len, sent)), sum(map(len, received))
+        for line in (
+                'at_bridge_port_up{port="m"} 1.0',
+                'at_bridge_links_open{port="m"} 1.0',
+                'at_bridge_device_reopens_total{port="m"} 0.0',
+                f'at_bridge_uart_bytes_total{{direction="in",port="m"}} {uart_in}.0',
+                f'at_bridge_uart_bytes_total{{direction="out",port="m"}} {uart_out}.0',
+                'at_bridge_frames_total{port="m"} 1.0',
+                'at_bridge_link_bytes_total{direction="out",port="m"} 5.0',
+                'at_bridge_link_bytes_total{direction="in",port="m"} 6.0',
+                'at_bridge_open_link_bytes_total{direction="in",link="1",port="m"} 6.0',
+                'at_bridge_problems_total{kind="client_failed",port="m"} 1.0'):
+            assert line in body, line
+        assert (await http_get(metrics_port, "/other"))[0] == "HTTP/1.1 404 Not Found"
+        assert await bridge.stop() == 0
+        await device.aclose()
+        await peer.aclose()
