@@ -1,0 +1,234 @@
+"""Faults, each a test: peers that reset or stall, a UART that vanishes
+mid-transfer, a local port already in use, and thousands of connect/close
+cycles with nothing leaked."""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+import subprocess
+from pathlib import Path
+
+import trio
+from conftest import WAIT, Device, Peer, StartPort, TcpServer, connect, free_port, require_binary
+from test_cli import running
+
+OK = b"OK\r\n"
+
+
+def reset(peer: Peer) -> None:
+    """Close with SO_LINGER 0: the daemon's side gets a TCP RST."""
+    sock = peer.stream.socket
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+async def quiet_cip(start_port: StartPort, **settings: object) -> Device:
+    device = await start_port(dialect="cip", **settings)
+    await device.expect(b"\r\nready\r\n")
+    await device.command(b"ATE0", b"ATE0\r\n\r\nOK\r\n")
+    return device
+
+
+async def test_peer_reset_mid_transfer(start_port: StartPort, tcp_server: TcpServer) -> None:
+    """A reset while the host streams to it (transparent) and while it streams
+    to the host (auto-receive): the host is told in the dialect's words, no
+    crash, the port keeps working (S7, S9, C8)."""
+    skt = await start_port(dialect="skt")
+    await skt.command(b"AT+SKTCLIENT=0,127.0.0.1,%d" % tcp_server.port,
+                      b"\r\n+SKTCLIENT:OK\r\n+SKTCLIENT:con_id=1\r\n")
+    peer = await tcp_server.accept()
+    await skt.command(b"AT+SKTTT=1", b"\r\n+SKTTT:OK\r\n")
+    await trio.sleep(0.05)
+    await skt.send(os.urandom(100_000))
+    reset(peer)
+    await skt.read_until(rb".*?\r\n#\r\n")  # S9: back to command mode
+    await skt.command(b"AT+SKTREAD=1,10", b"\r\n+SKTREAD:ERROR:8\r\n")  # a reset, not a close
+    await skt.command(b"AT+SKTDEL=1", b"\r\n+SKTDEL:OK\r\n")
+
+    await skt.command(b"AT+SKTCLIENT=0,127.0.0.1,%d" % tcp_server.port,
+                      b"\r\n+SKTCLIENT:OK\r\n+SKTCLIENT:con_id=1\r\n")
+    peer = await tcp_server.accept()
+    await skt.command(b"AT+SKTRECVCFG=1", b"\r\n+SKTRECVCFG:OK\r\n")
+    await peer.send(b"x" * 10_000)
+    await skt.read_until(rb"(\+SKTREAD:OK,\d+,1:x+\r\n)+")
+    reset(peer)
+    await skt.read_until(rb"(\+SKTREAD:OK,\d+,1:x+\r\n)*\+SKTREAD:ERROR:8,1\r\n")
+
+    cip = await quiet_cip(start_port)
+    await cip.send(b'AT+CIPSTART="TCP","127.0.0.1",%d\r\n' % tcp_server.port)
+    peer = await tcp_server.accept()
+    await cip.expect(b"CONNECT\r\nOK\r\n")
+    await peer.send(b"y" * 10_000)
+    reset(peer)
+    await cip.read_until(rb"(\r\n\+IPD\(0\),\d+:y+)*CLOSED\r\n")
+    await cip.command(b"AT+CIPSTATUS?", b"+BIPSTATUS:ALL disconnect\r\n")
+
+
+async def test_tls_peers_that_stall_in_the_handshake(start_port: StartPort,
+                                                     tcp_server: TcpServer) -> None:
+    """A TLS server that never answers the hello fails the client within the
+    connect timeout (SKT 18, CIP ERROR); a client that never sends its hello
+    is dropped after tls_handshake_timeout, while the port answers at once."""
+    skt = await start_port(dialect="skt", connect_timeout=0.5, tls_handshake_timeout=0.5)
+    started = trio.current_time()
+    await skt.command(b"AT+SKTCLIENT=2,127.0.0.1,%d" % tcp_server.port,
+                      b"\r\n+SKTCLIENT:ERROR:18\r\n")
+    assert trio.current_time() - started < 0.5 + 1
+    silent_server_side = await tcp_server.accept()  # it never spoke
+    port = free_port()
+    await skt.command(b"AT+SKTSERVER=2,%d" % port, b"\r\n+SKTSERVER:OK\r\n+SKTSERVER:con_id=1\r\n")
+    staller = await connect(port)
+    await skt.send(b"AT+SKTSTATE\r\n")  # the handshake does not hold up commands
+    await skt.read_until(rb"con_id:1,server,ssl,address:127\.0\.0\.1,port:%d,socket:\d+\r\n"
+                         rb"\r\n\+SKTSTATE:OK\r\n" % port)
+    await staller.expect_eof(timeout=0.5 + 1)  # and takes no con_id (S12)
+    await skt.expect_silence(0.1)
+    cip = await quiet_cip(start_port, connect_timeout=0.5)
+    await cip.command(b'AT+CIPSTART="TLS","127.0.0.1",%d' % tcp_server.port, b"ERROR\r\n")
+    await silent_server_side.aclose()
+
+
+async def test_local_port_in_use(start_port: StartPort) -> None:
+    """SKT error 7 (S3) and CIP ERROR for a server port already taken."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        skt = await start_port(dialect="skt")
+        await skt.command(b"AT+SKTSERVER=0,%d" % port, b"\r\n+SKTSERVER:ERROR:7\r\n")
+        cip = await quiet_cip(start_port)
+        await cip.command(b'AT+CIPSTART="TCP","127.0.0.1",1,0,%d,"127.0.0.1"' % port,
+                          b"ERROR\r\n")
+        await cip.command(b"AT", OK)
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+async def test_ten_thousand_connect_close_cycles_leak_nothing(start_port: StartPort,
+                                                              tcp_server: TcpServer) -> None:
+    """10,000 AT+CIPSTART/AT+CIPCLOSE cycles: afterwards as many fds and
+    Trio tasks as before."""
+    cip = await quiet_cip(start_port)
+    connect_line = b'AT+CIPSTART="TCP","127.0.0.1",%d\r\n' % tcp_server.port
+    reply = b"CONNECT\r\nOK\r\nCLOSED\r\nOK\r\n"
+
+    async def cycle() -> None:
+        await cip.send(connect_line + b"AT+CIPCLOSE\r\n")
+        peer = await tcp_server.accept()
+        await cip.expect(reply)
+        await peer.expect_eof()
+        await peer.aclose()
+
+    await cycle()  # let every lazily made resource exist before counting
+    fds, tasks = open_fds(), trio.lowlevel.current_statistics().tasks_living
+    with trio.fail_after(120):
+        for _ in range(10_000):
+            await cycle()
+    await trio.sleep(0.1)
+    assert open_fds() == fds
+    assert trio.lowlevel.current_statistics().tasks_living == tasks
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+async def test_stalled_peer_keeps_daemon_memory_flat(tmp_path: Path,
+                                                     tcp_server: TcpServer) -> None:
+    """A peer that stops reading: the daemon's memory stays flat while the
+    host pushes far more than every buffer holds; nothing is dropped when the
+    peer resumes."""
+    link = tmp_path / "uart"
+    async with running(tmp_path, "--pty", str(link)) as bridge:
+        assert await bridge.line() == str(link)
+        pid = bridge.process.pid
+        device = Device(str(link))
+        await device.command(b"AT+SKTCLIENT=0,127.0.0.1,%d" % tcp_server.port,
+                             b"\r\n+SKTCLIENT:OK\r\n+SKTCLIENT:con_id=1\r\n")
+        peer = await tcp_server.accept()
+        peer.stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        await device.command(b"AT+SKTTT=1", b"\r\n+SKTTT:OK\r\n")
+        await trio.sleep(0.05)
+        before = rss_kib(pid)
+        data = os.urandom(64 << 20)
+        sent = 0
+        peak = before
+        while sent < len(data):
+            with trio.move_on_after(0.5) as stalled:
+                await device.stream.send_all(data[sent:sent + 4096])
+            if stalled.cancelled_caught:
+                break
+            sent += 4096
+            if sent % (1 << 20) == 0:
+                peak = max(peak, rss_kib(pid))
+        peak = max(peak, rss_kib(pid))
+        assert sent < len(data), "the UART was never back-pressured"
+        # bounded by uart_queue chunks and one link buffer, not by what was sent
+        assert peak - before < 16 * 1024, (before, peak, sent)
+        received = await peer.read_exactly(sent, timeout=60)
+        assert received == data[:sent]
+        assert await bridge.stop() == 0
+        await device.aclose()
+        await peer.aclose()
+
+
+async def test_uart_vanishes_mid_transfer(nursery: trio.Nursery, tmp_path: Path,
+                                          tcp_server: TcpServer) -> None:
+    """The serial device disappears while a link streams to it: the link is
+    closed, the daemon survives, and the port answers once it is back."""
+    from bridge.config import Config, DaemonSettings, PortSettings
+    from bridge.daemon import serve
+
+    device_path, host_path = tmp_path / "ttyUSB0", tmp_path / "host"
+    socat = [require_binary("socat"), f"PTY,raw,echo=0,link={device_path}",
+             f"PTY,raw,echo=0,link={host_path}"]
+    pair = subprocess.Popen(socat)
+    try:
+        with trio.fail_after(WAIT):
+            while not host_path.exists():
+                await trio.sleep(0.02)
+        config = Config(daemon=DaemonSettings(state_dir=str(tmp_path / "state")),
+                        port=[PortSettings(name="usb", device=str(device_path),
+                                           bind_address="127.0.0.1")])
+        await nursery.start(serve, config)
+        host = Device(str(host_path))
+        await host.command(b"AT+SKTCLIENT=0,127.0.0.1,%d" % tcp_server.port,
+                           b"\r\n+SKTCLIENT:OK\r\n+SKTCLIENT:con_id=1\r\n")
+        peer = await tcp_server.accept()
+        await host.command(b"AT+SKTRECVCFG=1", b"\r\n+SKTRECVCFG:OK\r\n")
+
+        async def stream_to_host() -> None:
+            try:
+                while True:
+                    await peer.stream.send_all(b"z" * 65536)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass
+
+        nursery.start_soon(stream_to_host)
+        await host.read_until(rb"\+SKTREAD:OK,")
+        pair.kill()
+        pair.wait()
+        await host.aclose()
+        await peer.expect_eof(timeout=WAIT)
+        pair = subprocess.Popen(socat)
+        with trio.fail_after(WAIT):
+            while not host_path.exists():
+                await trio.sleep(0.02)
+        host = Device(str(host_path))
+        with trio.fail_after(3):
+            while True:
+                await host.send(b"AT+SKTSTATE\r\n")
+                with trio.move_on_after(0.3):
+                    await host.read_until(rb".*?\r\n\+SKTSTATE:OK\r\n")
+                    break
+        await host.aclose()
+    finally:
+        pair.kill()
+        pair.wait()
