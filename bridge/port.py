@@ -35,6 +35,7 @@ from .store import Store
 
 DIALECTS = {"skt": SktDialect, "cip": CipDialect}
 UART_CHUNK = 65536
+COMPLAINTS_PER_SECOND = 5  # line noise must not flood the log
 
 
 class DeviceLost(Exception):
@@ -66,6 +67,8 @@ class Port:
         self._in_tx, self._in_rx = trio.open_memory_channel[Any](settings.uart_queue)
         self._nursery: trio.Nursery | None = None
         self._lost: DeviceLost | None = None
+        self._complaint_window = -1.0
+        self._complaints = self._suppressed = 0
         self.dialect = DIALECTS[settings.dialect](self)
 
     async def run(self, uart: trio.abc.Stream) -> None:
@@ -90,6 +93,20 @@ class Port:
         self._nursery.cancel_scope.cancel()
 
     # -- services for the dialect -----------------------------------------
+
+    def complain(self, event: str, **fields: object) -> None:
+        """A warning about the host's input, at most COMPLAINTS_PER_SECOND;
+        the rest are counted and summed up in the next window."""
+        now = trio.current_time()
+        if now - self._complaint_window >= 1.0:
+            if self._suppressed:
+                self.log.warning("complaints_suppressed", count=self._suppressed)
+            self._complaint_window, self._complaints, self._suppressed = now, 0, 0
+        if self._complaints < COMPLAINTS_PER_SECOND:
+            self._complaints += 1
+            self.log.warning(event, **fields)
+        else:
+            self._suppressed += 1
 
     async def send(self, frame: bytes) -> None:
         """Queue one whole frame for the UART (waits while the UART is slow)."""

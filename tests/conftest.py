@@ -76,6 +76,14 @@ class Device:
                     return match
                 await self._fill()
 
+    async def skip_until(self, marker: bytes, timeout: float = WAIT) -> None:
+        """Drop everything up to and including ``marker`` (after line noise)."""
+        with trio.fail_after(timeout):
+            while (index := self.pending.find(marker)) < 0:
+                del self.pending[:max(0, len(self.pending) - len(marker))]
+                await self._fill()
+        del self.pending[:index + len(marker)]
+
     async def expect_silence(self, duration: float = 0.3) -> None:
         with trio.move_on_after(duration):
             await self._fill()

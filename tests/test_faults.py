@@ -43,7 +43,7 @@ async def test_peer_reset_mid_transfer(start_port: StartPort, tcp_server: TcpSer
     await trio.sleep(0.05)
     await skt.send(os.urandom(100_000))
     reset(peer)
-    await skt.read_until(rb".*?\r\n#\r\n")  # S9: back to command mode
+    await skt.skip_until(b"\r\n#\r\n")  # S9: back to command mode
     await skt.command(b"AT+SKTREAD=1,10", b"\r\n+SKTREAD:ERROR:8\r\n")  # a reset, not a close
     await skt.command(b"AT+SKTDEL=1", b"\r\n+SKTDEL:OK\r\n")
 

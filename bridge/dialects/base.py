@@ -105,7 +105,7 @@ class LinkDialect:
             case EscapeSeen():
                 await self.on_escape()
             case LineTooLong():
-                self.port.log.warning("line_too_long", limit=self.framer.line_limit)
+                self.port.complain("line_too_long", limit=self.framer.line_limit)
                 await self.on_line_too_long()
 
     async def handle_notice(self, notice: object) -> None:

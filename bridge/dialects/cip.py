@@ -117,13 +117,13 @@ class CipDialect(LinkDialect):
         key = f"AT{'+' if command.extended else ''}{command.name}{command.op}" if command else ""
         handler = self.commands.get(key)
         if command is None or handler is None:
-            self.port.log.warning("unknown_command", line=line[:80])
+            self.port.complain("unknown_command", line=line[:80])
             await self.port.send(replies.ERROR)
             return
         try:
             reply = await handler(split_args(command.args))
         except ArgError as exc:
-            self.port.log.info("bad_arguments", command=key, why=str(exc))
+            self.port.complain("bad_arguments", command=key, why=str(exc))
             reply = replies.SEND_ERROR if command.name == "CIPSEND" else replies.ERROR
         if reply:
             await self.port.send(reply)

@@ -126,7 +126,7 @@ class SktDialect(LinkDialect):
         entry = self.commands.get(command.name) if command and command.extended else None
         if command is None or entry is None or (entry.signature is None and command.op):
             # NOTES S13: the firmware answers nothing to what it does not know
-            self.port.log.warning("unknown_command", line=line[:80])
+            self.port.complain("unknown_command", line=line[:80])
             return
         try:
             if entry.signature is None:
@@ -136,7 +136,7 @@ class SktDialect(LinkDialect):
             else:
                 values = entry.signature.bind(split_args(command.args))
         except ArgError as exc:
-            self.port.log.info("bad_arguments", command=command.name, why=str(exc))
+            self.port.complain("bad_arguments", command=command.name, why=str(exc))
             await self.port.send(replies.error(command.name, exc.code))
             return
         reply = await entry.handler(*values)
@@ -271,7 +271,7 @@ class SktDialect(LinkDialect):
             con_id = integer(tokens[0])
             dest = (ip_address(tokens[1]), port_number(tokens[2])) if len(tokens) == 3 else None
         except ValueError as exc:
-            self.port.log.info("bad_arguments", command=name, why=str(exc))
+            self.port.complain("bad_arguments", command=name, why=str(exc))
             return replies.error(name, 1)
         link = self.links.get(con_id)
         if link is None:

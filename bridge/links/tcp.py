@@ -54,6 +54,9 @@ class TcpLink(Link):
         try:
             await self.stream.send_all(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            # the error is the send's to report: the receiver may now see only EOF
+            if self.inbound is not None:
+                self.inbound.end("reset")
             raise SendError(f"write failed: {exc!r}") from None
 
     def _close_transport(self) -> None:

@@ -1,0 +1,111 @@
+"""Soak and byte accounting, the long version of tests/test_soak.py.
+
+    python bench/soak.py [--mib-per-mode 64] [--noise-seconds 10] [--rounds 2]
+
+A daemon subprocess with one SKT and one CIP port on pseudo-terminals; each
+round sends line noise into both ports, then moves random data through SKT
+framed (SKTSEND / auto-receive), SKT transparent, CIP framed (CIPSEND /
++IPD) and CIP passthrough, both directions, comparing SHA-256 on both
+sides. Prints bytes moved per mode, the time, and the daemon's peak RSS.
+About 1 GB in all: --mib-per-mode 64 --rounds 2 (8 mode-directions x 64 MiB x 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import trio
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from conftest import Device, Peer  # noqa: E402
+from soak_harness import Tally, cip_framed, noise, skt_framed, transparent  # noqa: E402
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def soak(args: argparse.Namespace) -> int:
+    size = args.mib_per_mode << 20
+    rng = random.Random(args.seed)
+    tally = Tally()
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "soak.toml"
+        config.write_text(f'[daemon]\nstate_dir = "{tmp}/state"\nlog_level = "error"\n'
+                          f'[[port]]\nname = "skt"\ndevice = "pty:{tmp}/skt"\n'
+                          f'bind_address = "127.0.0.1"\n'
+                          f'[[port]]\nname = "cip"\ndevice = "pty:{tmp}/cip"\ndialect = "cip"\n'
+                          f'bind_address = "127.0.0.1"\n')
+        daemon = await trio.lowlevel.open_process(
+            [sys.executable, "-m", "bridge", "run", "--config", str(config)],
+            stdout=subprocess.PIPE)
+        try:
+            assert daemon.stdout is not None
+            with trio.fail_after(10):
+                announced = b""
+                while announced.count(b"\n") < 2:
+                    announced += await daemon.stdout.receive_some(4096)
+            listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+            server_port = listeners[0].socket.getsockname()[1]
+            skt, cip = Device(f"{tmp}/skt"), Device(f"{tmp}/cip")
+            await cip.expect(b"\r\nready\r\n")
+            started = time.monotonic()
+            for round_number in range(args.rounds):
+                await noise(skt, args.noise_seconds / 2, rng)
+                await noise(cip, args.noise_seconds / 2, rng)
+                await cip.send(b"ATE0\r\n")
+                await cip.skip_until(b"ATE0\r\n\r\nOK\r\n")
+                await skt.command(b"AT+SKTCLIENT=0,127.0.0.1,%d" % server_port,
+                                  b"\r\n+SKTCLIENT:OK\r\n+SKTCLIENT:con_id=1\r\n")
+                skt_peer = Peer(await listeners[0].accept())
+                await skt_framed(skt, skt_peer, size, rng, tally)
+                await skt.command(b"AT+SKTTT=1", b"\r\n+SKTTT:OK\r\n")
+                await transparent(skt, skt_peer, size, rng, tally, "skt transparent")
+                await skt_peer.aclose()
+                await skt.skip_until(b"\r\n#\r\n")
+                await skt.command(b"AT+SKTDEL=0", b"\r\n+SKTDEL:OK\r\n")
+                await cip.command(b'AT+CIPSTART="TCP","127.0.0.1",%d' % server_port,
+                                  b"CONNECT\r\nOK\r\n")
+                cip_peer = Peer(await listeners[0].accept())
+                await cip_framed(cip, cip_peer, size, rng, tally)
+                await cip.command(b"AT+CIPMODE=1", b"OK\r\n")
+                await cip.command(b"AT+CIPSEND", b"\r\n>")
+                await transparent(cip, cip_peer, size, rng, tally, "cip passthrough")
+                await cip_peer.aclose()
+                await cip.skip_until(b"CLOSED\r\n")
+                await cip.command(b"AT+CIPMODE=0", b"OK\r\n")
+                print(f"round {round_number + 1}: {tally.total / 2**20:.0f} MiB so far",
+                      flush=True)
+            elapsed = time.monotonic() - started
+            for mode, moved in tally.moved.items():
+                print(f"{mode:24s} {moved / 2**20:10.1f} MiB  SHA-256 equal")
+            print(f"total {tally.total / 2**20:.1f} MiB in {elapsed:.1f} s "
+                  f"({tally.total / 2**20 / elapsed:.1f} MiB/s); daemon peak RSS "
+                  f"{peak_rss_mib(daemon.pid):.1f} MiB; 0 bytes lost")
+            return 0
+        finally:
+            daemon.terminate()
+            await daemon.wait()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mib-per-mode", type=int, default=64)
+    parser.add_argument("--noise-seconds", type=float, default=10.0)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=1)
+    return trio.run(soak, parser.parse_args())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
