@@ -194,7 +194,7 @@ class Port:
                     await self.dialect.handle(event)
                 except Exception:
                     # a bug must not take the port down with it; the host sees no reply
-                    self.log.exception("command_failed", event=type(event).__name__)
+                    self.log.exception("command_failed", command_event=type(event).__name__)
             elif notices:
                 await self.dialect.handle_notice(notices.popleft())
             elif (deadline := framer.deadline()) is None:
