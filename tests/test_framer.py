@@ -636,8 +636,24 @@ def test_leave_transparent_reports_dropped_bytes():
     framer.receive_data(b"abc", 100.0)  # not yet pulled
     framer.receive_data(b"--", 101.0)   # held
     assert framer.leave_transparent() == 5
-    assert framer.mode is Mode.COMMAND
+    assert framer.mode is Mode.DRAIN
+    assert framer.deadline() == 101.0 + GUARD
     assert feed(framer, [b"AT\r\n"], now=102.0) == [CommandLine(b"AT")]
+    assert framer.mode is Mode.COMMAND
+
+
+def test_link_data_after_a_lost_link_never_runs_as_commands():
+    """NOTES S9/C8: what the host still streams for a link that went away is
+    dropped until a guard of silence; only then are bytes commands again."""
+    framer = transparent()
+    framer.receive_data(b"stream", 100.0)
+    framer.leave_transparent()
+    for offset in range(1, 10):  # the host keeps streaming, 10 ms apart
+        framer.receive_data(b"AT+SKTDEL=0\r\n", 100.0 + offset * GUARD / 2)
+        assert drain(framer, 100.0 + offset * GUARD / 2) == []
+    assert framer.drained == 6 + 9 * 13
+    assert drain(framer, 100.0 + 10 * GUARD) == []  # the guard passed: command mode
+    assert feed(framer, [b"AT\r\n"], now=101.0) == [CommandLine(b"AT")]
 
 
 # -- CIP-like `+++` (NOTES G5, C10) -------------------------------------------------

@@ -19,7 +19,8 @@ DISCARD
 PAYLOAD     n bytes -> Payload             COMMAND
 COMMAND     enter_transparent(now)         TRANSPARENT
 TRANSPARENT escape alone -> EscapeSeen     COMMAND
-TRANSPARENT leave_transparent()            COMMAND
+TRANSPARENT leave_transparent()            DRAIN
+DRAIN       guard of silence               COMMAND
 =========== ============================== ===========
 """
 
@@ -92,6 +93,7 @@ class Mode(enum.Enum):
     DISCARD = "discard"
     PAYLOAD = "payload"
     TRANSPARENT = "transparent"
+    DRAIN = "drain"
 
 
 class Framer:
@@ -125,6 +127,8 @@ class Framer:
         self._escaped = False  # the held escape was confirmed by later bytes' arrival
         self._last_rx = 0.0
         self._mode_fresh = False
+        #: bytes dropped because the link they were meant for went away
+        self.drained = 0
 
     # -- input -------------------------------------------------------------
 
@@ -138,7 +142,12 @@ class Framer:
             return
         if self.mode is Mode.TRANSPARENT:
             self._transparent_bytes(data, now)
+        elif self.mode is Mode.DRAIN and now < self._silent_from():
+            self.drained += len(data)  # still the stream meant for the lost link
+            self._last_rx = now
         else:
+            if self.mode is Mode.DRAIN:
+                self.mode = Mode.COMMAND
             self._buf += data
 
     # -- caller-driven switches (the dialect knows what a command means) ----
@@ -167,18 +176,26 @@ class Framer:
     def leave_transparent(self) -> int:
         """Back to command mode without an escape (the link went away).
 
-        Returns how many not yet delivered bytes were dropped: they were meant
-        for a link that no longer exists.
+        What the host was still sending for the link is dropped until the
+        guard of silence (it cannot have seen the notice yet, and link data
+        must never run as commands); ``drained`` counts it. Returns how many
+        not yet delivered bytes were dropped at once.
         """
         dropped = sum(map(len, self._ready)) + len(self._held)
         self._ready.clear()
         self._hold(b"", [])
-        self._escaped = False
-        self.mode = Mode.COMMAND
+        if self._escaped:  # the escape came first: what follows is commands
+            self._escaped = False
+            self.mode = Mode.COMMAND
+        elif self.mode is Mode.TRANSPARENT:
+            self.mode = Mode.DRAIN
+        self.drained += dropped
         return dropped
 
     def deadline(self) -> float | None:
         """When ``next_event`` may have something even if no bytes arrive."""
+        if self.mode is Mode.DRAIN:
+            return self._silent_from()
         if self.mode is not Mode.TRANSPARENT:
             return None
         if self._ready and self.packing is not None and not self._held:
@@ -192,6 +209,10 @@ class Framer:
 
     def next_event(self, now: float) -> Event | NeedData:
         while True:
+            if self.mode is Mode.DRAIN:
+                if now < self._silent_from():
+                    return NEED_DATA
+                self.mode = Mode.COMMAND
             if self.mode is Mode.TRANSPARENT or self._ready or self._escaped:
                 # data and an escape found while feeding come out first, in order
                 return self._transparent_event(now)

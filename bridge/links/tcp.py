@@ -54,9 +54,11 @@ class TcpLink(Link):
         try:
             await self.stream.send_all(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-            # the error is the send's to report: the receiver may now see only EOF
-            if self.inbound is not None:
-                self.inbound.end("reset")
+            if self.inbound is not None and isinstance(exc.__cause__ or exc,
+                                                       ConnectionResetError):
+                # the send took the reset, so the receiver saw a plain EOF
+                self.inbound.ended = "reset"
+                self.inbound.wake()
             raise SendError(f"write failed: {exc!r}") from None
 
     def _close_transport(self) -> None:
