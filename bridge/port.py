@@ -26,7 +26,7 @@ import structlog
 import trio
 
 from .at.events import NEED_DATA
-from .at.framer import Framer
+from .at.framer import Framer, Mode
 from .config import PortSettings
 from .dialects.cip import CipDialect
 from .dialects.skt import SktDialect
@@ -36,6 +36,7 @@ from .store import Store
 DIALECTS = {"skt": SktDialect, "cip": CipDialect}
 UART_CHUNK = 65536
 COMPLAINTS_PER_SECOND = 5  # line noise must not flood the log
+TIMED_MODES = (Mode.TRANSPARENT, Mode.DRAIN)  # where arrival times decide (G5)
 
 
 class DeviceLost(Exception):
@@ -180,14 +181,12 @@ class Port:
         framer = self.dialect.framer
         notices: deque[object] = deque()
         while True:
-            # Feed every chunk already queued before asking for events: their
-            # arrival times, not ours, decide whether an escape stood alone (G5).
-            while not notices:
-                try:
-                    item = self._in_rx.receive_nowait()
-                except trio.WouldBlock:
-                    break
-                self._take(item, framer, notices)
+            if framer.mode in TIMED_MODES:
+                # Feed every chunk already queued before asking for events: their
+                # arrival times, not ours, decide whether an escape stood alone
+                # (G5). Each event there takes all the data fed, so this is bounded.
+                while not notices and self._take_queued(framer, notices):
+                    pass
             event = framer.next_event(trio.current_time())
             if event is not NEED_DATA:
                 try:
@@ -197,11 +196,21 @@ class Port:
                     self.log.exception("command_failed", command_event=type(event).__name__)
             elif notices:
                 await self.dialect.handle_notice(notices.popleft())
+            elif self._take_queued(framer, notices):
+                pass  # one chunk at a time in command mode: the framer holds one line
             elif (deadline := framer.deadline()) is None:
                 self._take(await self._in_rx.receive(), framer, notices)
             else:
                 with trio.move_on_at(deadline):
                     self._take(await self._in_rx.receive(), framer, notices)
+
+    def _take_queued(self, framer: Framer, notices: deque[object]) -> bool:
+        try:
+            item = self._in_rx.receive_nowait()
+        except trio.WouldBlock:
+            return False
+        self._take(item, framer, notices)
+        return True
 
     @staticmethod
     def _take(item: object, framer: Framer, notices: deque[object]) -> None:

@@ -233,3 +233,28 @@ async def test_uart_vanishes_mid_transfer(nursery: trio.Nursery, tmp_path: Path,
     finally:
         pair.kill()
         pair.wait()
+
+
+async def test_line_noise_keeps_memory_flat_and_backpressures(tmp_path: Path) -> None:
+    """Noise as fast as the pty takes it: the port reads no faster than it
+    answers (ERROR per garbage line, C1), its memory stays flat, and it
+    answers at once when the noise stops."""
+    import random
+
+    from soak_harness import noise
+
+    link = tmp_path / "uart"
+    async with running(tmp_path, "--pty", str(link), "--dialect", "cip") as bridge:
+        assert await bridge.line() == str(link)
+        device = Device(str(link))
+        await device.expect(b"\r\nready\r\n")
+        before = rss_kib(bridge.process.pid)
+        sent = await noise(device, 3.0, random.Random(5))
+        grown = rss_kib(bridge.process.pid) - before
+        assert grown < 8 * 1024, (sent, grown)
+        await device.send(b"ATE0\r\n")
+        # what is queued is bounded (uart_queue chunks): it is answered quickly
+        await device.skip_until(b"ATE0\r\n\r\nOK\r\n", timeout=1.5)
+        await device.command(b"AT", OK)
+        assert await bridge.stop() == 0
+        await device.aclose()
