@@ -63,8 +63,10 @@ async def soak(args: argparse.Namespace) -> int:
             for round_number in range(args.rounds):
                 await noise(skt, args.noise_seconds / 2, rng)
                 await noise(cip, args.noise_seconds / 2, rng)
-                await cip.send(b"ATE0\r\n")
-                await cip.skip_until(b"ATE0\r\n\r\nOK\r\n", timeout=30)
+                # the same answer with echo on or off (ATE0 is sent each round)
+                await cip.send(b"AT+SYSSTORE?\r\nATE0\r\n")
+                await cip.skip_until(b"+SYSSTORE:1\r\nOK\r\n", timeout=30)
+                await cip.skip_until(b"OK\r\n")
                 await skt.command(b"AT+SKTCLIENT=0,127.0.0.1,%d" % server_port,
                                   b"\r\n+SKTCLIENT:OK\r\n+SKTCLIENT:con_id=1\r\n")
                 skt_peer = Peer(await listeners[0].accept())
