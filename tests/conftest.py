@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
 import termios
 import tty
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -88,6 +89,11 @@ class Device:
         with trio.move_on_after(duration):
             await self._fill()
         assert self.pending == b"", f"unexpected bytes: {bytes(self.pending)!r}"
+
+    async def send_in_chunks(self, data: bytes, chunk: int = 4000) -> None:
+        """As a UART host writes: in pieces, never all at once."""
+        for offset in range(0, len(data), chunk):
+            await self.send(data[offset:offset + chunk])
 
     async def command(self, line: bytes, reply: bytes) -> None:
         await self.send(line + b"\r\n")
@@ -197,9 +203,39 @@ async def tcp_server() -> AsyncIterator[TcpServer]:
     await server.listener.aclose()
 
 
+async def exchange(device: Device, peer: Peer, up: bytes, down: bytes) -> None:
+    """Transparent data both ways at once; each side gets exactly the other's."""
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(device.send_in_chunks, up)
+        nursery.start_soon(peer.send, down)
+        assert await peer.read_exactly(len(up), timeout=60) == up
+        assert await device.read_exactly(len(down), timeout=60) == down
+
+
 async def connect(port: int) -> Peer:
     with trio.fail_after(WAIT):
         return Peer(await trio.open_tcp_stream("127.0.0.1", port))
+
+
+async def wait_for_path(path: Path) -> None:
+    with trio.fail_after(WAIT):
+        while not path.exists():
+            await trio.sleep(0.02)
+
+
+async def plug_serial_device(device: Path, host: Path) -> subprocess.Popen[bytes]:
+    """A serial device and its host end, made by socat as a USB adapter would
+    give them; kill the process to unplug it."""
+    process = subprocess.Popen([require_binary("socat"), f"PTY,raw,echo=0,link={device}",
+                                f"PTY,raw,echo=0,link={host}"])
+    await wait_for_path(device)
+    await wait_for_path(host)
+    return process
+
+
+def unplug(process: subprocess.Popen[bytes]) -> None:
+    process.kill()
+    process.wait()
 
 
 def free_port(kind: int = trio.socket.SOCK_STREAM) -> int:

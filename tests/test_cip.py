@@ -11,7 +11,7 @@ import random
 import socket
 
 import trio
-from conftest import WAIT, Device, Peer, TcpServer, connect, free_port
+from conftest import WAIT, Device, Peer, TcpServer, connect, exchange, free_port
 
 OK = b"OK\r\n"
 ERROR = b"ERROR\r\n"
@@ -351,15 +351,7 @@ async def test_passthrough_one_mib_with_plus_signs(cip: Device, tcp_server: TcpS
     up = bytes(up)
     down = rng.randbytes(1 << 20)
 
-    async def uplink() -> None:
-        for offset in range(0, len(up), 4000):
-            await cip.send(up[offset:offset + 4000])
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(uplink)
-        nursery.start_soon(peer.send, down)
-        assert await peer.read_exactly(len(up), timeout=60) == up
-        assert await cip.read_exactly(len(down), timeout=60) == down
+    await exchange(cip, peer, up, down)
     await cip.send(b"+++tail")  # in one burst: data
     await peer.expect(b"+++tail")
     await leave_passthrough(cip)

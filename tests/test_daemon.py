@@ -6,32 +6,22 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
 from pathlib import Path
 
 import trio
-from conftest import WAIT, Device, TcpServer, free_port, open_skt_client, require_binary
+from conftest import (
+    WAIT,
+    Device,
+    TcpServer,
+    free_port,
+    open_skt_client,
+    plug_serial_device,
+    unplug,
+)
 from test_cli import running
 
 from bridge.config import Config, DaemonSettings, PortSettings
 from bridge.daemon import serve
-
-
-def socat_pair(device: Path, host: Path) -> subprocess.Popen[bytes]:
-    """A serial device and its host end, as a USB adapter would give."""
-    return subprocess.Popen([require_binary("socat"), f"PTY,raw,echo=0,link={device}",
-                             f"PTY,raw,echo=0,link={host}"])
-
-
-async def wait_for(path: Path) -> None:
-    with trio.fail_after(WAIT):
-        while not path.exists():
-            await trio.sleep(0.02)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.kill()
-    process.wait()
 
 
 async def test_device_lost_and_back_while_another_port_relays(
@@ -41,9 +31,8 @@ async def test_device_lost_and_back_while_another_port_relays(
     the other port's link relays throughout."""
     device, host = tmp_path / "ttyUSB0", tmp_path / "host"
     pty_link = tmp_path / "other"
-    socat = socat_pair(device, host)
+    socat = await plug_serial_device(device, host)
     try:
-        await wait_for(host)
         config = Config(daemon=DaemonSettings(state_dir=str(tmp_path / "state")), port=[
             PortSettings(name="usb", device=str(device), dialect="cip",
                          bind_address="127.0.0.1"),
@@ -60,7 +49,7 @@ async def test_device_lost_and_back_while_another_port_relays(
         other_peer = await open_skt_client(other, tcp_server)
         await other.command(b"AT+SKTTT=1", b"\r\n+SKTTT:OK\r\n")
 
-        stop(socat)  # unplugged
+        unplug(socat)
         await usb.aclose()
         await usb_peer.expect_eof()  # its links were closed
         for i in range(5):  # the other port relays while the device is away
@@ -70,8 +59,7 @@ async def test_device_lost_and_back_while_another_port_relays(
             await other.expect(b"back %d;" % i)
             await trio.sleep(0.1)
 
-        socat = socat_pair(device, host)  # plugged in again
-        await wait_for(host)
+        socat = await plug_serial_device(device, host)  # plugged in again
         usb = Device(str(host))
         with trio.fail_after(3):
             await usb.expect(b"\r\nready\r\n")
@@ -80,7 +68,7 @@ async def test_device_lost_and_back_while_another_port_relays(
         await other_peer.expect(b"still here")
         await usb.aclose()
     finally:
-        stop(socat)
+        unplug(socat)
 
 
 class NotifySocket:

@@ -7,11 +7,20 @@ from __future__ import annotations
 import os
 import socket
 import struct
-import subprocess
 from pathlib import Path
 
 import trio
-from conftest import WAIT, Device, Peer, StartPort, TcpServer, connect, free_port, require_binary
+from conftest import (
+    WAIT,
+    Device,
+    Peer,
+    StartPort,
+    TcpServer,
+    connect,
+    free_port,
+    plug_serial_device,
+    unplug,
+)
 from test_cli import running
 
 OK = b"OK\r\n"
@@ -188,13 +197,8 @@ async def test_uart_vanishes_mid_transfer(nursery: trio.Nursery, tmp_path: Path,
     from bridge.daemon import serve
 
     device_path, host_path = tmp_path / "ttyUSB0", tmp_path / "host"
-    socat = [require_binary("socat"), f"PTY,raw,echo=0,link={device_path}",
-             f"PTY,raw,echo=0,link={host_path}"]
-    pair = subprocess.Popen(socat)
+    pair = await plug_serial_device(device_path, host_path)
     try:
-        with trio.fail_after(WAIT):
-            while not host_path.exists():
-                await trio.sleep(0.02)
         config = Config(daemon=DaemonSettings(state_dir=str(tmp_path / "state")),
                         port=[PortSettings(name="usb", device=str(device_path),
                                            bind_address="127.0.0.1")])
@@ -214,14 +218,10 @@ async def test_uart_vanishes_mid_transfer(nursery: trio.Nursery, tmp_path: Path,
 
         nursery.start_soon(stream_to_host)
         await host.read_until(rb"\+SKTREAD:OK,")
-        pair.kill()
-        pair.wait()
+        unplug(pair)
         await host.aclose()
         await peer.expect_eof(timeout=WAIT)
-        pair = subprocess.Popen(socat)
-        with trio.fail_after(WAIT):
-            while not host_path.exists():
-                await trio.sleep(0.02)
+        pair = await plug_serial_device(device_path, host_path)
         host = Device(str(host_path))
         with trio.fail_after(3):
             while True:
@@ -231,8 +231,7 @@ async def test_uart_vanishes_mid_transfer(nursery: trio.Nursery, tmp_path: Path,
                     break
         await host.aclose()
     finally:
-        pair.kill()
-        pair.wait()
+        unplug(pair)
 
 
 async def test_line_noise_keeps_memory_flat_and_backpressures(tmp_path: Path) -> None:

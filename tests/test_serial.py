@@ -4,35 +4,21 @@ port's line settings. socat makes the device pair, as a USB adapter would."""
 from __future__ import annotations
 
 import os
-import subprocess
 import termios
 from pathlib import Path
 
 import trio
-from conftest import WAIT, Device, require_binary
+from conftest import WAIT, Device, plug_serial_device, unplug
 
 from bridge.config import Config, PortSettings
 from bridge.daemon import serve
 
 
-async def wait_for_path(path: Path) -> None:
-    with trio.fail_after(WAIT):
-        while not path.exists():
-            await trio.sleep(0.02)
-
-
-def socat_pair(a: Path, b: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([require_binary("socat"), f"PTY,raw,echo=0,link={a}",
-                             f"PTY,raw,echo=0,link={b}"])
-
-
 async def test_serial_device_with_line_settings(nursery: trio.Nursery, tmp_path: Path) -> None:
     """baudrate and flow_control reach the device's termios; AT works over it."""
     device_path, host_path = tmp_path / "ttyUSB0", tmp_path / "host"
-    socat = socat_pair(device_path, host_path)
+    socat = await plug_serial_device(device_path, host_path)
     try:
-        await wait_for_path(device_path)
-        await wait_for_path(host_path)
         port = PortSettings(name="usb", device=str(device_path), baudrate=9600,
                             flow_control="rtscts", bind_address="127.0.0.1")
         await nursery.start(serve, Config(port=[port]))
@@ -47,8 +33,7 @@ async def test_serial_device_with_line_settings(nursery: trio.Nursery, tmp_path:
         assert attributes[2] & termios.CRTSCTS
         await host.aclose()
     finally:
-        socat.kill()
-        socat.wait()
+        unplug(socat)
 
 
 async def test_device_absent_at_start_is_retried(nursery: trio.Nursery, tmp_path: Path) -> None:
@@ -57,9 +42,8 @@ async def test_device_absent_at_start_is_retried(nursery: trio.Nursery, tmp_path
     port = PortSettings(name="late", device=str(device_path), bind_address="127.0.0.1")
     await nursery.start(serve, Config(port=[port]))
     await trio.sleep(0.3)
-    socat = socat_pair(device_path, host_path)
+    socat = await plug_serial_device(device_path, host_path)
     try:
-        await wait_for_path(host_path)
         host = Device(str(host_path))
         with trio.fail_after(WAIT):
             while True:  # the daemon retries at most every second
@@ -69,5 +53,4 @@ async def test_device_absent_at_start_is_retried(nursery: trio.Nursery, tmp_path
                     break
         await host.aclose()
     finally:
-        socat.kill()
-        socat.wait()
+        unplug(socat)

@@ -8,7 +8,16 @@ from __future__ import annotations
 import socket
 
 import trio
-from conftest import WAIT, Device, Peer, TcpServer, connect, free_port, open_skt_client
+from conftest import (
+    WAIT,
+    Device,
+    Peer,
+    TcpServer,
+    connect,
+    exchange,
+    free_port,
+    open_skt_client,
+)
 
 OK = b"\r\n+%s:OK\r\n"
 
@@ -450,20 +459,7 @@ async def test_transparent_one_mib_random_both_ways(skt: Device,
     up = rng.randbytes(1 << 20)
     down = rng.randbytes(1 << 20)
 
-    async def uplink() -> None:
-        for offset in range(0, len(up), 4000):
-            await skt.send(up[offset:offset + 4000])
-
-    async def downlink() -> None:
-        await peer.send(down)
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(uplink)
-        nursery.start_soon(downlink)
-        received_up = await peer.read_exactly(len(up), timeout=60)
-        received_down = await skt.read_exactly(len(down), timeout=60)
-    assert received_up == up
-    assert received_down == down
+    await exchange(skt, peer, up, down)
     await leave_transparent(skt)
 
 

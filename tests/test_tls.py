@@ -235,12 +235,8 @@ async def test_skt_transparent_one_mib_over_tls(start_port: StartPort, certs: Ce
     await trio.sleep(0.05)
     data = random.Random(17).randbytes(1 << 20)
 
-    async def uplink() -> None:
-        for offset in range(0, len(data), 4000):
-            await device.send(data[offset:offset + 4000])
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(uplink)
+    async with trio.open_nursery() as nursery:  # the echo sends it all back
+        nursery.start_soon(device.send_in_chunks, data)
         assert await device.read_exactly(len(data), timeout=60) == data
 
 

@@ -28,9 +28,10 @@ from ..links.errors import SendError
 from ..links.inbound import Address
 from ..links.link import Link
 from ..links.table import LinkTable
-from ..links.tcp import RECEIVE_CHUNK, TcpServerLink
+from ..links.tcp import RECEIVE_CHUNK, TcpLink, TcpServerLink
+from ..links.tls import accept_tls
 from ..net.certs import local_server_certificate
-from ..net.tls import ClientCertificates, Psk, client_context, server_context
+from ..net.tls import ClientCertificates, HandshakeError, Psk, client_context, server_context
 
 if TYPE_CHECKING:
     from ..port import Port
@@ -228,6 +229,20 @@ class LinkDialect:
             cert_file, key_file = str(generated[0]), str(generated[1])
         return server_context(cert_file or "", key_file or cert_file or "", datagram=datagram,
                               psk=psk)
+
+    async def accept_tls_peer(self, server: TcpServerLink, stream: trio.SocketStream,
+                              context: SSL.Context) -> TcpLink | None:
+        """An accepted peer after its handshake, or None (logged, closed) if
+        it fails or takes longer than tls_handshake_timeout."""
+        settings = self.port.settings
+        try:
+            with trio.fail_after(settings.tls_handshake_timeout):
+                return await accept_tls(stream, context, inbound_capacity=settings.link_buffer)
+        except (HandshakeError, trio.TooSlowError) as exc:
+            self.port.log.warning("tls_peer_failed", con_id=server.con_id,
+                                  why=str(exc) or "handshake timeout")
+            stream.socket.close()
+            return None
 
     def wake_pumps(self) -> None:
         for link in self.links:

@@ -19,9 +19,8 @@ from ..links.dtls import connect_dtls
 from ..links.errors import BindError, LinkError
 from ..links.link import Link
 from ..links.tcp import TcpLink, TcpServerLink, connect_tcp, listen_tcp
-from ..links.tls import accept_tls, connect_tls
+from ..links.tls import connect_tls
 from ..links.udp import open_udp
-from ..net.tls import HandshakeError
 
 if TYPE_CHECKING:
     from .cip import CipDialect
@@ -126,14 +125,8 @@ class LinkOpener:
 
     async def _tls_peer(self, server: TcpServerLink, stream: trio.SocketStream,
                         context: TlsContext) -> None:
-        settings = self.port.settings
-        try:
-            with trio.fail_after(settings.tls_handshake_timeout):
-                peer = await accept_tls(stream, context, inbound_capacity=settings.link_buffer)
-        except (HandshakeError, trio.TooSlowError) as exc:
-            self.port.log.warning("tls_peer_failed", con_id=server.con_id,
-                                  why=str(exc) or "handshake timeout")
-            stream.socket.close()
+        peer = await self.dialect.accept_tls_peer(server, stream, context)
+        if peer is None:
             return
         if self._busy(server):
             peer.close()

@@ -40,7 +40,7 @@ from ..links.errors import (
 from ..links.inbound import Address
 from ..links.link import Link
 from ..links.tcp import TcpLink, TcpServerLink, connect_tcp, listen_tcp
-from ..links.tls import accept_tls, connect_tls
+from ..links.tls import connect_tls
 from ..links.udp import open_udp
 from ..net.tls import CertificateFileError, HandshakeError, KeyFileError, TlsSetupError
 from .base import LinkDialect
@@ -217,17 +217,10 @@ class SktDialect(LinkDialect):
 
     async def _tls_seed(self, server: TcpServerLink, stream: trio.SocketStream,
                         context: TlsContext) -> None:
-        settings = self.port.settings
-        try:
-            with trio.fail_after(settings.tls_handshake_timeout):
-                seed = await accept_tls(stream, context, inbound_capacity=settings.link_buffer)
-        except (HandshakeError, trio.TooSlowError) as exc:
-            # S12: a peer that fails the handshake takes no con_id (error 26, logged)
-            self.port.log.warning("ssl_seed_failed", server=server.con_id, error=26,
-                                  why=str(exc) or "handshake timeout")
-            stream.socket.close()
-            return
-        await self._admit_seed(server, seed)
+        # S12: a peer that fails the handshake takes no con_id (error 26, logged)
+        seed = await self.accept_tls_peer(server, stream, context)
+        if seed is not None:
+            await self._admit_seed(server, seed)
 
     async def _admit_seed(self, server: TcpServerLink, seed: TcpLink) -> None:
         con_id = self.links.free_id()

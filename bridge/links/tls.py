@@ -21,14 +21,7 @@ async def connect_tls(host: str, port: int, context: SSL.Context, *, inbound_cap
     name = sni_name(host)
     if name is not None:
         connection.set_tlsext_host_name(name)
-    stream = TlsStream(transport, connection)
-    try:
-        await stream.do_handshake()
-    except BaseException:
-        transport.socket.close()
-        raise
-    return TcpLink(stream, transport, role="client", inbound_capacity=inbound_capacity,
-                   proto="ssl")
+    return await _shake_hands(transport, connection, "client", inbound_capacity)
 
 
 async def accept_tls(transport: trio.SocketStream, context: SSL.Context, *,
@@ -36,11 +29,16 @@ async def accept_tls(transport: trio.SocketStream, context: SSL.Context, *,
     """A seed after its server-side handshake (HandshakeError if it fails)."""
     connection = SSL.Connection(context)
     connection.set_accept_state()
+    return await _shake_hands(transport, connection, "seed", inbound_capacity)
+
+
+async def _shake_hands(transport: trio.SocketStream, connection: SSL.Connection, role: str,
+                       inbound_capacity: int) -> TcpLink:
     stream = TlsStream(transport, connection)
     try:
         await stream.do_handshake()
     except BaseException:
         transport.socket.close()
         raise
-    return TcpLink(stream, transport, role="seed", inbound_capacity=inbound_capacity,
+    return TcpLink(stream, transport, role=role, inbound_capacity=inbound_capacity,
                    proto="ssl")
