@@ -1,4 +1,4 @@
-"""Command line: ``at-bridge run`` and ``at-bridge check-config``."""
+"""Command line: ``at-bridge run``, ``at-bridge check-config`` and ``at-bridge loadtest``."""
 
 from __future__ import annotations
 
@@ -32,6 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     check = commands.add_parser("check-config", help="validate a config and print it in full")
     check.add_argument("file")
+    from .loadtest.cli import add_parser as add_loadtest
+
+    add_loadtest(commands)
     return parser
 
 
@@ -61,6 +64,10 @@ def _announce(name: str, path: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "loadtest":
+        from .loadtest.cli import main as loadtest
+
+        return loadtest(args)
     try:
         if args.command == "check-config":
             config = config_module.load(args.file)
@@ -70,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"at-bridge: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    log_module.configure(log_format=config.daemon.log_format, level=config.daemon.log_level)
+    log_module.configure(log_format=config.daemon.log_format,
+                         level="debug" if config.daemon.trace else config.daemon.log_level)
     from .daemon import run_until_signalled
 
     trio.run(run_until_signalled, config, _announce,

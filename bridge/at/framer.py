@@ -129,6 +129,11 @@ class Framer:
         self._mode_fresh = False
         #: bytes dropped because the link they were meant for went away
         self.drained = 0
+        self._mode_start = 0.0
+        # (absolute end offset, arrival) of buffered bytes, so that bytes queued
+        # behind AT+SKTTT / AT+CIPSEND keep their own arrival times (G5)
+        self._arrivals: list[tuple[int, float]] = []
+        self._base = 0  # absolute offset of _buf[0]
 
     # -- input -------------------------------------------------------------
 
@@ -142,13 +147,14 @@ class Framer:
             return
         if self.mode is Mode.TRANSPARENT:
             self._transparent_bytes(data, now)
-        elif self.mode is Mode.DRAIN and now < self._silent_from():
+        elif self.mode is Mode.DRAIN and now < self._drain_until():
             self.drained += len(data)  # still the stream meant for the lost link
             self._last_rx = now
         else:
             if self.mode is Mode.DRAIN:
                 self.mode = Mode.COMMAND
-            self._buf += data
+            self._buffer(data, now)
+            self._last_rx = now
 
     # -- caller-driven switches (the dialect knows what a command means) ----
 
@@ -167,11 +173,24 @@ class Framer:
             raise RuntimeError(f"cannot enter transparent mode from {self.mode}")
         self.mode = Mode.TRANSPARENT
         self._mode_fresh = True
+        self._mode_start = now
+        # bytes already buffered are link data, each piece with its own arrival
+        start = self._base + self._pos
         leftover = bytes(self._buf[self._pos :])
+        pieces, previous = [], start
+        for end, arrival in self._arrivals:
+            if end > previous:
+                pieces.append((leftover[previous - start : end - start], arrival))
+                previous = end
+        self._base += len(self._buf)
         self._buf.clear()
+        self._arrivals.clear()
         self._pos = self._scan = 0
-        if leftover:
-            self._transparent_bytes(leftover, now)
+        for data, arrival in pieces:
+            if self.mode is Mode.TRANSPARENT:
+                self._transparent_bytes(data, arrival)
+            else:  # an escape among the queued bytes: what follows is commands
+                self._buffer(data, arrival)
 
     def leave_transparent(self) -> int:
         """Back to command mode without an escape (the link went away).
@@ -195,7 +214,7 @@ class Framer:
     def deadline(self) -> float | None:
         """When ``next_event`` may have something even if no bytes arrive."""
         if self.mode is Mode.DRAIN:
-            return self._silent_from()
+            return self._drain_until()
         if self.mode is not Mode.TRANSPARENT:
             return None
         if self._ready and self.packing is not None and not self._held:
@@ -210,7 +229,7 @@ class Framer:
     def next_event(self, now: float) -> Event | NeedData:
         while True:
             if self.mode is Mode.DRAIN:
-                if now < self._silent_from():
+                if now < self._drain_until():
                     return NEED_DATA
                 self.mode = Mode.COMMAND
             if self.mode is Mode.TRANSPARENT or self._ready or self._escaped:
@@ -277,6 +296,8 @@ class Framer:
     def _discard_event(self) -> Event | NeedData | None:
         match = self._any_line_end.search(self._buf, self._pos)
         if match is None:
+            self._base += len(self._buf)
+            self._arrivals.clear()
             self._buf.clear()
             self._pos = self._scan = 0
             return NEED_DATA
@@ -300,13 +321,24 @@ class Framer:
         self._payload.clear()
         return Payload(data)
 
+    def _buffer(self, data: bytes, arrival: float) -> None:
+        self._buf += data
+        self._arrivals.append((self._base + len(self._buf), arrival))
+
     def _compact(self) -> None:
         if self._pos:
+            self._base += self._pos
+            self._arrivals = [(end, t) for end, t in self._arrivals if end > self._base]
             del self._buf[: self._pos]
             self._scan -= self._pos
             self._pos = 0
 
     # -- transparent mode ---------------------------------------------------
+
+    def _drain_until(self) -> float:
+        """A lost link's stream ends with a guard of silence after the host's
+        latest byte, or after the mode began if nothing came since."""
+        return max(self._last_rx, self._mode_start) + self.guard
 
     def _silent_from(self) -> float:
         """When the silence after the last transparent bytes reaches the guard."""
@@ -325,7 +357,7 @@ class Framer:
             self._escaped = True
             self.mode = Mode.COMMAND
             self._last_rx = now
-            self._buf += data
+            self._buffer(data, now)
             return
         max_gap = self.escape.max_gap
         if self._held and (max_gap is None or now - self._last_rx < max_gap):

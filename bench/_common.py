@@ -1,0 +1,430 @@
+"""What the benchmarks share: the TCP peer, the host side of the pseudo-terminal,
+one timed and checked transfer in each direction, starting and stopping the
+relay processes, and the report's ratios and verdicts.
+
+The benchmarks run as scripts (``python bench/<name>.py``), so this module is
+imported as ``_common`` from the script's own directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import os
+import select
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import termios
+import threading
+import time
+import tty
+from collections.abc import Callable, Iterator
+
+CHUNK = 65536
+GUARD = 0.020  # the daemon's default escape guard (NOTES G5)
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+class RelayFailed(Exception):
+    """The relay under test answered wrongly, hung or lost bytes."""
+
+
+def cpu_times(pid: int) -> tuple[int, int]:
+    """(utime, stime) of a process (all its threads), in clock ticks."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        stat = f.read()
+    fields = stat[stat.rindex(b")") + 2 :].split()
+    # fields[0] is field 3 (state); utime and stime are fields 14 and 15
+    return int(fields[11]), int(fields[12])
+
+
+class CpuMeter:
+    """CPU seconds a process spends between start() and stop()."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.user = self.system = 0.0
+
+    def start(self) -> None:
+        self._before = cpu_times(self.pid)
+
+    def stop(self) -> None:
+        after = cpu_times(self.pid)
+        self.user = (after[0] - self._before[0]) / CLK_TCK
+        self.system = (after[1] - self._before[1]) / CLK_TCK
+
+
+@dataclasses.dataclass
+class Result:
+    seconds: float
+    user: float  # relay CPU seconds in user mode
+    system: float  # and in the kernel
+    ok: bool
+    detail: str = ""
+
+    @property
+    def cpu(self) -> float:
+        return round(self.user + self.system, 6)
+
+    def summary(self) -> str:
+        return (f"{self.seconds:7.3f} s cpu {self.cpu:5.2f} s (usr {self.user:4.2f} "
+                f"sys {self.system:4.2f}){'' if self.ok else ' FAILED'}")
+
+
+NOT_RUN = Result(float("nan"), float("nan"), float("nan"), False, "not run: uplink failed")
+
+
+# -- the TCP peer -----------------------------------------------------------------
+
+
+class Peer:
+    """A listening socket on 127.0.0.1; one accepted connection per session."""
+
+    def __init__(self) -> None:
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(4)
+        self.port = self.listener.getsockname()[1]
+
+    def accept(self, timeout: float) -> socket.socket:
+        self.listener.settimeout(timeout)
+        try:
+            conn, _ = self.listener.accept()
+        except TimeoutError:
+            raise RelayFailed(f"no TCP connection to the peer within {timeout:.0f} s") from None
+        conn.settimeout(None)
+        return conn
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def sink(conn: socket.socket, size: int, out: dict) -> None:
+    """Receive exactly ``size`` bytes (never more); record hash and end time."""
+    digest = hashlib.sha256()
+    got = 0
+    try:
+        while got < size:
+            data = conn.recv(min(size - got, 1 << 20))
+            if not data:
+                out["error"] = "peer saw end of stream"
+                break
+            digest.update(data)
+            got += len(data)
+    except OSError as exc:
+        out["error"] = f"peer recv failed: {exc!r}"
+    out["end"] = time.perf_counter()
+    out["got"] = got
+    out["sha"] = digest.hexdigest()
+
+
+def source(conn: socket.socket, data: bytes, out: dict) -> None:
+    try:
+        conn.sendall(data)
+    except OSError as exc:
+        out["error"] = f"peer send failed: {exc!r}"
+    out["sent_end"] = time.perf_counter()
+
+
+def extra_on_socket(conn: socket.socket, wait: float) -> bytes:
+    ready, _, _ = select.select([conn], [], [], wait)
+    if not ready:
+        return b""
+    try:
+        conn.setblocking(False)
+        return conn.recv(1 << 16)
+    except (BlockingIOError, OSError):
+        return b""
+    finally:
+        conn.setblocking(True)
+
+
+# -- the device side ----------------------------------------------------------------
+
+
+def open_device(path: str, flush: bool = True) -> int:
+    """Open the pty as the host does. ``flush=False`` keeps what the relay has
+    already written (a greeting such as CIP's ``ready``); tty.setraw's default
+    (TCSAFLUSH) discards pending input."""
+    fd = os.open(path, os.O_RDWR | os.O_NOCTTY)
+    tty.setraw(fd, termios.TCSAFLUSH if flush else termios.TCSANOW)
+    os.set_blocking(fd, False)
+    return fd
+
+
+def read_exact_pty(fd: int, size: int, deadline: float) -> bytes:
+    buf = bytearray()
+    while len(buf) < size:
+        left = deadline - time.perf_counter()
+        if left <= 0:
+            break
+        ready, _, _ = select.select([fd], [], [], left)
+        if ready:
+            try:
+                chunk = os.read(fd, size - len(buf))
+            except BlockingIOError:
+                continue
+            if not chunk:
+                break
+            buf += chunk
+    return bytes(buf)
+
+
+def extra_on_pty(fd: int, wait: float) -> bytes:
+    ready, _, _ = select.select([fd], [], [], wait)
+    if not ready:
+        return b""
+    try:
+        return os.read(fd, 1 << 16)
+    except (BlockingIOError, OSError):
+        return b""
+
+
+def write_pty(fd: int, data: bytearray, deadline: float, avoid: int | None = None) -> int:
+    """Write all of ``data``; returns how many bytes were written.
+
+    Escape guard (NOTES G5): with ``avoid`` set (the first byte of the mode's
+    escape sequence), after a pause of more than 3/4 of GUARD (a margin under
+    the daemon's 20 ms) a write never starts with that byte. The byte is
+    changed in ``data`` before it is sent, so the caller's hash of ``data``
+    afterwards is what went out."""
+    view = memoryview(data)
+    pos = 0
+    last = 0.0  # the start of the transfer counts as a pause
+    while pos < len(data):
+        left = deadline - time.perf_counter()
+        if left <= 0:
+            break
+        _, ready, _ = select.select([], [fd], [], left)
+        if not ready:
+            continue
+        if avoid is not None and data[pos] == avoid and time.perf_counter() - last > GUARD * 0.75:
+            data[pos] = avoid ^ 0x80
+        try:
+            n = os.write(fd, view[pos : pos + CHUNK])
+        except BlockingIOError:
+            continue
+        pos += n
+        last = time.perf_counter()
+    view.release()
+    return pos
+
+
+# -- one measurement of each direction -------------------------------------------------
+
+# write(fd, data, deadline) -> bytes of data written; may raise RelayFailed
+Writer = Callable[[int, bytearray, float], int]
+# read(fd, size, deadline) -> the payload bytes the host got; may raise RelayFailed
+Reader = Callable[[int, int, float], bytes]
+
+
+def uplink(fd: int, conn: socket.socket, pid: int, size: int, timeout: float,
+           write: Writer = write_pty) -> Result:
+    data = bytearray(os.urandom(size))
+    out: dict = {}
+    thread = threading.Thread(target=sink, args=(conn, size, out), daemon=True)
+    thread.start()
+    cpu = CpuMeter(pid)
+    cpu.start()
+    t0 = time.perf_counter()
+    deadline = t0 + timeout
+    try:
+        written = write(fd, data, deadline)
+    except RelayFailed as exc:
+        cpu.stop()
+        conn.shutdown(socket.SHUT_RDWR)  # unblock the sink
+        thread.join(5)
+        return Result(time.perf_counter() - t0, cpu.user, cpu.system, False,
+                      f"uplink: {exc} (peer had received {out.get('got', '?')} of {size} bytes)")
+    thread.join(max(0.0, deadline - time.perf_counter()))
+    cpu.stop()
+    if thread.is_alive():
+        # sink is still blocked in recv: unblock it so the thread ends
+        conn.shutdown(socket.SHUT_RDWR)
+        thread.join(5)
+        return Result(timeout, cpu.user, cpu.system, False,
+                      f"uplink timed out after {timeout:.0f} s: wrote {written} of {size} "
+                      f"bytes to the pty, peer received {out.get('got', '?')}")
+    seconds = out["end"] - t0
+    problems = []
+    if written != size:
+        problems.append(f"wrote only {written} of {size} bytes to the pty")
+    if "error" in out:
+        problems.append(out["error"])
+    if out["got"] != size:
+        problems.append(f"peer received {out['got']} of {size} bytes")
+    elif out["sha"] != hashlib.sha256(data).hexdigest():
+        problems.append("peer received different bytes (SHA-256 mismatch)")
+    if not problems:
+        extra = extra_on_socket(conn, 0.05)
+        if extra:
+            problems.append(f"peer received {len(extra)}+ extra bytes: {extra[:32]!r}")
+    return Result(seconds, cpu.user, cpu.system, not problems, "; ".join(problems))
+
+
+def downlink(fd: int, conn: socket.socket, pid: int, size: int, timeout: float,
+             read: Reader = read_exact_pty) -> Result:
+    data = os.urandom(size)
+    out: dict = {}
+    thread = threading.Thread(target=source, args=(conn, data, out), daemon=True)
+    cpu = CpuMeter(pid)
+    cpu.start()
+    t0 = time.perf_counter()
+    thread.start()
+    problems = []
+    try:
+        got = read(fd, size, t0 + timeout)
+    except RelayFailed as exc:
+        problems.append(f"downlink: {exc}")
+        got = None
+    t1 = time.perf_counter()
+    cpu.stop()
+    if got is None:
+        conn.shutdown(socket.SHUT_RDWR)  # unblock sendall
+    elif len(got) != size:
+        problems.append(f"downlink: the host got {len(got)} of {size} bytes "
+                        f"within {timeout:.0f} s")
+        conn.shutdown(socket.SHUT_RDWR)
+    elif hashlib.sha256(got).digest() != hashlib.sha256(data).digest():
+        first = next(i for i, (a, b) in enumerate(zip(got, data, strict=True)) if a != b)
+        problems.append(f"the host got different bytes (first difference at offset {first})")
+    thread.join(5)
+    if "error" in out:
+        problems.append(out["error"])
+    if not problems:
+        extra = extra_on_pty(fd, 0.05)
+        if extra:
+            problems.append(f"pty read {len(extra)}+ extra bytes: {extra[:32]!r}")
+    return Result(t1 - t0, cpu.user, cpu.system, not problems, "; ".join(problems))
+
+
+# -- the relays -----------------------------------------------------------------------
+
+
+def expect_reply(fd: int, expected: bytes, what: str, timeout: float = 5.0) -> None:
+    got = read_exact_pty(fd, len(expected), time.perf_counter() + timeout)
+    got += extra_on_pty(fd, 0.05)  # anything after it is wrong too
+    if got != expected:
+        raise RelayFailed(f"{what}: expected {expected!r}, got {got!r}")
+
+
+def wait_for_link(path: str, proc: subprocess.Popen, timeout: float) -> None:
+    deadline = time.perf_counter() + timeout
+    while not os.path.exists(path):
+        if proc.poll() is not None:
+            raise RelayFailed(f"{proc.args[0]} exited with {proc.returncode} "
+                              f"before {path} appeared")
+        if time.perf_counter() > deadline:
+            raise RelayFailed(f"{path} did not appear within {timeout:.0f} s")
+        time.sleep(0.01)
+
+
+def announce(proc: subprocess.Popen, link: str, timeout: float) -> None:
+    """Wait for at-bridge to print the link path (its "ready"); other lines,
+    from a profiler wrapping it say, are skipped."""
+    assert proc.stdout is not None
+    deadline = time.perf_counter() + timeout
+    seen = []
+    while True:
+        ready, _, _ = select.select([proc.stdout], [], [],
+                                    max(0.0, deadline - time.perf_counter()))
+        line = proc.stdout.readline() if ready else b""
+        if line.decode(errors="replace").strip() == link:
+            return
+        if line:
+            seen.append(line)
+            continue
+        status = proc.poll()
+        why = f"exited with status {status}" if status is not None else f"within {timeout:.0f} s"
+        raise RelayFailed(f"at-bridge did not announce {link} on stdout ({why}; "
+                          f"stdout {b''.join(seen)!r})")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@dataclasses.dataclass
+class Running:
+    """One relay process and, once connected, the host's pty and the peer's socket."""
+
+    kind: str
+    proc: subprocess.Popen
+    link: str
+    fd: int | None = None
+    conn: socket.socket | None = None
+
+
+@contextlib.contextmanager
+def relay_process(kind: str, tmp: str, argv: list[str], link: str) -> Iterator[Running]:
+    """Run ``argv`` (socat, or at-bridge announcing ``link`` on stdout); at the
+    end close the pty and the peer's socket, stop the process and print what
+    it wrote to stderr, if anything."""
+    stderr_path = os.path.join(tmp, f"{kind}.stderr")
+    try:
+        with open(stderr_path, "wb") as stderr:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stderr=stderr,
+                                    stdout=subprocess.DEVNULL if kind == "socat"
+                                    else subprocess.PIPE)
+            running = Running(kind, proc, link)
+            try:
+                yield running
+            finally:
+                if running.fd is not None:
+                    os.close(running.fd)
+                if running.conn is not None:
+                    running.conn.close()
+                stop(proc)
+                if proc.stdout is not None:
+                    proc.stdout.close()
+    finally:
+        with open(stderr_path, "rb") as f:
+            text = f.read().decode(errors="replace").strip()
+        if text:
+            print(f"[{kind} stderr]\n{text}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def socat(tmp: str, peer: Peer) -> Iterator[Running]:
+    """The reference: ``socat PTY,raw,echo=0,link=<tmp>/ref TCP:127.0.0.1:<port>``,
+    connected to the peer, its pty open."""
+    link = os.path.join(tmp, "ref")
+    argv = ["socat", f"PTY,raw,echo=0,link={link}", f"TCP:127.0.0.1:{peer.port}"]
+    with relay_process("socat", tmp, argv, link) as running:
+        running.conn = peer.accept(10)
+        wait_for_link(link, running.proc, 10)
+        running.fd = open_device(link)
+        yield running
+
+
+def bridge_command(option: str | None) -> list[str]:
+    """What stands for ``at-bridge``: --bridge-cmd, the console script, or
+    ``python -m bridge``."""
+    if option:
+        return shlex.split(option)
+    found = shutil.which("at-bridge")
+    return [found] if found else [sys.executable, "-m", "bridge"]
+
+
+# -- report --------------------------------------------------------------------------
+
+
+def ratio(a: float, b: float) -> float:
+    return a / b if b > 0 else float("inf")
+
+
+def verdict(value: float, target: float) -> str:
+    """Judged on the value as printed (two decimals), not on float noise."""
+    return "PASS" if round(value, 2) <= target else "MISS"

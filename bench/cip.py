@@ -1,0 +1,393 @@
+"""CIP dialect benchmark: at-bridge passthrough and framed transfers against socat.
+
+Three relays sit between a pseudo-terminal (the "UART" this process opens as
+the device) and a TCP peer that this process runs on 127.0.0.1:
+
+    reference:    socat PTY,raw,echo=0,link=<tmp>/ref TCP:127.0.0.1:<port>
+    passthrough:  at-bridge run --pty <tmp>/dut-passthrough --dialect cip ...
+                  ATE0, AT+CIPSTART="TCP","127.0.0.1",<port>, AT+CIPMODE=1,
+                  AT+CIPSEND (NOTES C10), then raw bytes both ways
+    framed:       at-bridge run --pty <tmp>/dut-framed --dialect cip ...
+                  ATE0, AT+CIPSTART; uplink as AT+CIPSEND=2048 blocks, each
+                  waiting for \\r\\n> and SEND OK (C9); downlink as
+                  \\r\\n+IPD(0),<len>:<data> frames (C7) parsed and reassembled here
+
+Each session measures uplink (the host writes N MiB, until the peer has them
+all) then downlink (the peer sends N MiB, until the host has them all), with
+wall time and the relay process's CPU seconds, and checks every byte
+(SHA-256, no extra bytes either side). Sessions run socat, passthrough,
+framed in turn, each with a fresh process; figures are medians over the runs.
+
+Exit status: 0 (it is a measurement), 1 if any byte differed, was lost or
+a relay failed.
+
+Run: python bench/cip.py [--mib 16] [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import re
+import select
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+
+from _common import (
+    CLK_TCK,
+    NOT_RUN,
+    Peer,
+    RelayFailed,
+    Result,
+    Running,
+    announce,
+    bridge_command,
+    downlink,
+    expect_reply,
+    extra_on_pty,
+    extra_on_socket,
+    open_device,
+    ratio,
+    read_exact_pty,
+    relay_process,
+    socat,
+    uplink,
+    verdict,
+    write_pty,
+)
+
+ESCAPE_WAIT = 0.060  # silence around +++ and before passthrough data (guard 20 ms, G5)
+PLUS = ord("+")
+BLOCK = 2048  # the largest AT+CIPSEND (C9) and +IPD frame (C7)
+READY = b"\r\nready\r\n"  # C1
+TARGET_TIME_RATIO = 1.25  # passthrough: at-bridge time / socat time
+TARGET_FRACTION = 0.50  # framed throughput / passthrough throughput
+MIB = 1 << 20
+
+TESTS = ("socat", "passthrough", "framed")
+
+
+# -- framed transfers (C7, C9) ----------------------------------------------------------
+
+
+def write_all(fd: int, data: bytes | memoryview, deadline: float) -> None:
+    view = memoryview(data)
+    while view:
+        left = deadline - time.perf_counter()
+        if left <= 0:
+            raise RelayFailed("the pty accepted no more bytes before the deadline")
+        _, ready, _ = select.select([], [fd], [], left)
+        if ready:
+            try:
+                view = view[os.write(fd, view):]
+            except BlockingIOError:
+                continue
+
+
+def expect(fd: int, reply: bytes, what: str, deadline: float) -> None:
+    got = read_exact_pty(fd, len(reply), deadline)
+    if got != reply:
+        if len(got) == len(reply):
+            got += extra_on_pty(fd, 0.05)  # the rest of a wrong reply
+        raise RelayFailed(f"{what}: expected {reply!r}, got {got!r}"
+                          f"{'' if len(got) >= len(reply) else ' before the deadline'}")
+
+
+def cipsend_blocks(fd: int, data: bytearray, deadline: float) -> int:
+    """The host's uplink in command mode: AT+CIPSEND=<n>, wait for the prompt,
+    write the n bytes, wait for SEND OK; n = 2048 but for the last block."""
+    view = memoryview(data)
+    pos = 0
+    try:
+        while pos < len(data):
+            n = min(BLOCK, len(data) - pos)
+            write_all(fd, b"AT+CIPSEND=%d\r\n" % n, deadline)
+            expect(fd, b"\r\n>", f"AT+CIPSEND={n} at offset {pos}", deadline)
+            write_all(fd, view[pos:pos + n], deadline)
+            expect(fd, b"SEND OK\r\n", f"the {n} bytes at offset {pos}", deadline)
+            pos += n
+    finally:
+        view.release()
+    return pos
+
+
+IPD_PREFIX = b"\r\n+IPD(0),"
+IPD_HEADER = re.compile(re.escape(IPD_PREFIX) + rb"([0-9]{1,4}):")
+HEADER_MAX = len(b"\r\n+IPD(0),2048:")
+
+
+class IpdReader:
+    """The host's downlink in command mode: read the pty, parse
+    ``\\r\\n+IPD(0),<len>:<data>`` frames back to back (1 <= len <= 2048,
+    nothing between them) and return the reassembled data."""
+
+    def __init__(self) -> None:
+        self.frames = 0
+        self.largest = 0
+
+    def __call__(self, fd: int, size: int, deadline: float) -> bytes:
+        out = bytearray()
+        buf = bytearray()
+        while len(out) < size:
+            pos = self._parse(buf, out)
+            del buf[:pos]
+            if len(out) >= size:
+                break
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                break
+            ready, _, _ = select.select([fd], [], [], left)
+            if ready:
+                try:
+                    chunk = os.read(fd, 1 << 20)
+                except BlockingIOError:
+                    continue
+                if not chunk:
+                    break
+                buf += chunk
+        if buf:
+            raise RelayFailed(f"{len(buf)} bytes after frame {self.frames} "
+                              f"({len(out)} data bytes): {bytes(buf[:40])!r}")
+        return bytes(out)
+
+    def _parse(self, buf: bytearray, out: bytearray) -> int:
+        """Move the complete frames at the start of buf to out; return how
+        many bytes of buf they took."""
+        pos = 0
+        while True:
+            match = IPD_HEADER.match(buf, pos)
+            if match is None:
+                head = bytes(buf[pos:pos + HEADER_MAX])
+                # a frame header cut short by the read is fine; anything else is not
+                digits = head[len(IPD_PREFIX):]
+                if IPD_PREFIX.startswith(head) or (head.startswith(IPD_PREFIX)
+                                                   and digits.isdigit() and len(digits) <= 4):
+                    return pos
+                raise RelayFailed(f"not an +IPD frame after frame {self.frames} "
+                                  f"({len(out)} data bytes): {head!r}")
+            length = int(match[1])
+            if not 1 <= length <= BLOCK:
+                raise RelayFailed(f"+IPD frame {self.frames + 1} has length {length}")
+            end = match.end() + length
+            if end > len(buf):
+                return pos
+            out += buf[match.end():end]
+            self.frames += 1
+            self.largest = max(self.largest, length)
+            pos = end
+
+
+# -- sessions -----------------------------------------------------------------------------
+
+
+def command(fd: int, line: bytes, reply: bytes) -> None:
+    os.write(fd, line + b"\r\n")
+    expect_reply(fd, reply, line.decode())
+
+
+def bridge_session(mode: str, tmp: str, peer: Peer, sizes: tuple[int, int], timeout: float,
+                   bridge_cmd: list[str]) -> tuple[Result, Result, list[str], str]:
+    """One at-bridge process in passthrough or framed mode, connected to the
+    peer; both directions measured. Returns the results, what went wrong
+    after them, and a note for the run's line."""
+    link = os.path.join(tmp, f"dut-{mode}")
+    argv = [part.replace("{session}", mode) for part in bridge_cmd] + [
+        "run", "--pty", link, "--dialect", "cip", "--log-level", "warning",
+        "--state-dir", os.path.join(tmp, "state")]
+    with relay_process(f"at-bridge-{mode}", tmp, argv, link) as relay:
+        announce(relay.proc, link, 20)
+        fd = relay.fd = open_device(link, flush=False)
+        expect_reply(fd, READY, "the greeting")
+        command(fd, b"ATE0", b"ATE0\r\n\r\nOK\r\n")  # C1: echoed, then OK
+        os.write(fd, b'AT+CIPSTART="TCP","127.0.0.1",%d\r\n' % peer.port)
+        relay.conn = peer.accept(10)
+        expect_reply(fd, b"CONNECT\r\nOK\r\n", "AT+CIPSTART")  # C5
+        if mode == "passthrough":
+            return _passthrough(relay, sizes, timeout)
+        return _framed(relay, sizes, timeout)
+
+
+def _passthrough(relay: Running, sizes: tuple[int, int],
+                 timeout: float) -> tuple[Result, Result, list[str], str]:
+    fd, conn, proc = relay.fd, relay.conn, relay.proc
+    assert fd is not None and conn is not None
+    command(fd, b"AT+CIPMODE=1", b"OK\r\n")
+    command(fd, b"AT+CIPSEND", b"\r\n>")  # C10
+    time.sleep(ESCAPE_WAIT)
+    up = uplink(fd, conn, proc.pid, sizes[0], timeout, functools.partial(write_pty, avoid=PLUS))
+    down = downlink(fd, conn, proc.pid, sizes[1], timeout) if up.ok else NOT_RUN
+    problems = _exited(relay)
+    if not problems and up.ok and down.ok:
+        # still in passthrough, nothing held back: a standalone +++ (G5) leaves
+        # it with +QUIT (C10) and sends nothing to the peer
+        time.sleep(ESCAPE_WAIT)
+        os.write(fd, b"+++")
+        time.sleep(ESCAPE_WAIT)
+        try:
+            expect_reply(fd, b"+QUIT\r\n", "+++ after the transfers")
+        except RelayFailed as exc:
+            problems.append(str(exc))
+        extra = extra_on_socket(conn, 0.05)
+        if extra:
+            problems.append(f"the peer received {extra[:32]!r} after the transfers")
+    return up, down, problems, ""
+
+
+def _framed(relay: Running, sizes: tuple[int, int],
+            timeout: float) -> tuple[Result, Result, list[str], str]:
+    fd, conn, proc = relay.fd, relay.conn, relay.proc
+    assert fd is not None and conn is not None
+    up = uplink(fd, conn, proc.pid, sizes[0], timeout, cipsend_blocks)
+    reader = IpdReader()
+    down = downlink(fd, conn, proc.pid, sizes[1], timeout, reader) if up.ok else NOT_RUN
+    problems = _exited(relay)
+    if not problems and up.ok and down.ok:
+        try:  # still answering commands, nothing left over
+            command(fd, b"AT", b"OK\r\n")
+        except RelayFailed as exc:
+            problems.append(str(exc))
+        extra = extra_on_socket(conn, 0.05)
+        if extra:
+            problems.append(f"the peer received {extra[:32]!r} after the transfers")
+    note = f" ({reader.frames} +IPD frames, largest {reader.largest})" if reader.frames else ""
+    return up, down, problems, note
+
+
+def _exited(relay: Running) -> list[str]:
+    if relay.proc.poll() is not None:
+        return [f"{relay.kind} exited with status {relay.proc.returncode} during the run"]
+    return []
+
+
+def socat_session(tmp: str, peer: Peer, sizes: tuple[int, int],
+                  timeout: float) -> tuple[Result, Result, list[str], str]:
+    with socat(tmp, peer) as relay:
+        assert relay.fd is not None and relay.conn is not None
+        up = uplink(relay.fd, relay.conn, relay.proc.pid, sizes[0], timeout)
+        down = (downlink(relay.fd, relay.conn, relay.proc.pid, sizes[1], timeout) if up.ok
+                else NOT_RUN)
+        return up, down, _exited(relay), ""
+
+
+# -- report --------------------------------------------------------------------------
+
+
+def fraction_verdict(value: float, target: float) -> str:
+    """Judged on the percentage as printed (no decimals)."""
+    return "PASS" if round(value * 100) >= round(target * 100) else "MISS"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mib", type=float, default=16,
+                        help="MiB per direction (default 16)")
+    parser.add_argument("--framed-up-mib", type=float, metavar="MIB",
+                        help="MiB for the framed uplink (AT+CIPSEND blocks); default --mib")
+    parser.add_argument("--runs", type=int, default=5, help="repetitions (default 5)")
+    parser.add_argument("--timeout", type=float, default=30,
+                        help="seconds one direction may take before it counts as hung")
+    parser.add_argument("--bridge-cmd", metavar="CMD",
+                        help="command that stands for `at-bridge` (for profiling); "
+                             "{session} in it becomes passthrough or framed, e.g. "
+                             "'python -m cProfile -o /tmp/cip-{session}.prof -m bridge'")
+    args = parser.parse_args()
+    size = int(args.mib * MIB)
+    framed_up = int((args.framed_up_mib if args.framed_up_mib is not None else args.mib) * MIB)
+    if size < 1 or framed_up < 1:
+        parser.error("sizes must be at least one byte")
+    if not shutil.which("socat"):
+        print("socat is not installed", file=sys.stderr)
+        return 1
+    bridge_cmd = bridge_command(args.bridge_cmd)
+    sizes = {"socat": (size, size), "passthrough": (size, size), "framed": (framed_up, size)}
+
+    peer = Peer()
+    results: dict[str, dict[str, list[Result]]] = {
+        test: {"uplink": [], "downlink": []} for test in TESTS}
+    failures: list[str] = []
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="cip-bench-") as tmp:
+        for run in range(1, args.runs + 1):
+            for test in TESTS:
+                try:
+                    if test == "socat":
+                        up, down, problems, note = socat_session(tmp, peer, sizes[test],
+                                                                 args.timeout)
+                    else:
+                        up, down, problems, note = bridge_session(
+                            test, tmp, peer, sizes[test], args.timeout, bridge_cmd)
+                except RelayFailed as exc:
+                    failures.append(f"run {run} {test}: {exc}")
+                    print(f"run {run} {test:11}: FAILED: {exc}", flush=True)
+                    continue
+                failures += [f"run {run} {test}: {problem}" for problem in problems]
+                for direction, r in (("uplink", up), ("downlink", down)):
+                    results[test][direction].append(r)
+                    if not r.ok:
+                        failures.append(f"run {run} {test} {direction}: {r.detail}")
+                print(f"run {run} {test:11}: uplink {up.summary()} | "
+                      f"downlink {down.summary()}{note}", flush=True)
+    peer.close()
+
+    print()
+    up_note = (f", framed uplink {framed_up / MIB:g} MiB (--framed-up-mib)"
+               if framed_up != size else "")
+    print(f"CIP dialect, {args.mib:g} MiB per direction{up_note}; median of {args.runs} runs "
+          f"({time.perf_counter() - started:.0f} s total; CPU resolution {1 / CLK_TCK:g} s)")
+    header = (f"{'test':20}  {'MiB':>6}  {'socat MiB/s':>11}  {'bridge MiB/s':>12}  "
+              f"{'time x':>6}  {'socat cpu':>9}  {'bridge cpu':>10}  {'cpu x':>6}  "
+              f"{'of passthr':>10}  {'target':<20}  {'result':>6}")
+    print(header)
+    print("-" * len(header))
+
+    def medians(test: str, direction: str) -> tuple[float, float, float] | None:
+        """Median seconds per MiB, CPU seconds per MiB and MiB, of the good runs."""
+        good = [r for r in results[test][direction] if r.ok]
+        if not good:
+            return None
+        mib = sizes[test][direction == "downlink"] / MIB
+        return (statistics.median(r.seconds for r in good) / mib,
+                statistics.median(r.cpu for r in good) / mib, mib)
+
+    for direction in ("uplink", "downlink"):
+        ref = medians("socat", direction)
+        through = medians("passthrough", direction)
+        for test, label in (("passthrough", f"passthrough {direction}"),
+                            ("framed", f"framed {direction}")):
+            dut = medians(test, direction)
+            if dut is None:
+                print(f"{label:20}  no successful at-bridge {test} run")
+                continue
+            ref_rate = f"{1 / ref[0]:11.1f}" if ref else f"{'-':>11}"
+            time_x = ratio(dut[0], ref[0]) if ref else float("nan")
+            cpu_x = ratio(dut[1], ref[1]) if ref else float("nan")
+            ref_cpu = f"{ref[1] * 1000:9.1f}" if ref else f"{'-':>9}"
+            if test == "passthrough":
+                share = "-"
+                target = f"time x <= {TARGET_TIME_RATIO:g}"
+                result = verdict(time_x, TARGET_TIME_RATIO) if ref else "-"
+            else:
+                fraction = ratio(through[0], dut[0]) if through else float("nan")
+                share = f"{fraction:.0%}" if through else "-"
+                target = f">= {TARGET_FRACTION:.0%} of passthr"
+                result = fraction_verdict(fraction, TARGET_FRACTION) if through else "-"
+            print(f"{label:20}  {dut[2]:6g}  {ref_rate}  {1 / dut[0]:12.1f}  "
+                  f"{time_x:6.2f}  {ref_cpu}  {dut[1] * 1000:10.1f}  {cpu_x:6.2f}  "
+                  f"{share:>10}  {target:<20}  {result:>6}")
+    print("(cpu: CPU ms per MiB of the relay process; time x, cpu x: at-bridge / socat per MiB,"
+          " against socat's\n transparent relay; of passthr: framed MiB/s / at-bridge"
+          " passthrough MiB/s in the same direction)")
+    if failures:
+        print("\nFAILURES:")
+        for line in failures:
+            print("  " + line)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
