@@ -37,6 +37,9 @@ if TYPE_CHECKING:
     from ..port import Port
 
 
+CLIENT_CONTEXTS = 32  # TLS client contexts a port keeps for reuse
+
+
 @dataclass(frozen=True)
 class TransparentLinkLost:
     """The link in transparent mode ended; the interpreter must leave the mode."""
@@ -52,6 +55,7 @@ class LinkDialect:
         self.port = port
         self.links = LinkTable(link_ids)
         self.transparent: Link | None = None
+        self._client_contexts: dict[tuple[str, Psk | None, bool], SSL.Context] = {}
 
     # -- what a dialect defines ----------------------------------------------
 
@@ -216,10 +220,20 @@ class LinkDialect:
 
     def client_tls(self, host: str, *, psk: Psk | None = None,
                    datagram: bool = False) -> SSL.Context:
-        settings = self.port.settings
-        certificates = ClientCertificates(settings.tls_verify, settings.tls_ca_file,
-                                          settings.tls_cert_file, settings.tls_key_file)
-        return client_context(host, datagram=datagram, certificates=certificates, psk=psk)
+        """One context per (host, key, kind), shared by the links that use it:
+        loading the system CA store costs about 4 ms and 1 MiB per context."""
+        key = (host, psk, datagram)
+        context = self._client_contexts.get(key)
+        if context is None:
+            settings = self.port.settings
+            certificates = ClientCertificates(settings.tls_verify, settings.tls_ca_file,
+                                              settings.tls_cert_file, settings.tls_key_file)
+            context = client_context(host, datagram=datagram, certificates=certificates,
+                                     psk=psk)
+            if len(self._client_contexts) >= CLIENT_CONTEXTS:
+                self._client_contexts.clear()
+            self._client_contexts[key] = context
+        return context
 
     def server_tls(self, *, psk: Psk | None = None, datagram: bool = False) -> SSL.Context:
         settings = self.port.settings
