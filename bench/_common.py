@@ -17,6 +17,7 @@ import shlex
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import termios
@@ -83,9 +84,11 @@ NOT_RUN = Result(float("nan"), float("nan"), float("nan"), False, "not run: upli
 
 
 class Peer:
-    """A listening socket on 127.0.0.1; one accepted connection per session."""
+    """A listening socket on 127.0.0.1; one accepted connection per session,
+    TLS when given a server context."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        self.tls = tls
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.listener.bind(("127.0.0.1", 0))
@@ -98,6 +101,12 @@ class Peer:
             conn, _ = self.listener.accept()
         except TimeoutError:
             raise RelayFailed(f"no TCP connection to the peer within {timeout:.0f} s") from None
+        if self.tls is not None:
+            conn.settimeout(timeout)
+            try:
+                conn = self.tls.wrap_socket(conn, server_side=True)
+            except (OSError, ssl.SSLError) as exc:
+                raise RelayFailed(f"TLS handshake with the peer failed: {exc!r}") from None
         conn.settimeout(None)
         return conn
 
@@ -397,11 +406,13 @@ def relay_process(kind: str, tmp: str, argv: list[str], link: str) -> Iterator[R
 
 
 @contextlib.contextmanager
-def socat(tmp: str, peer: Peer) -> Iterator[Running]:
+def socat(tmp: str, peer: Peer, ca_file: str | None = None) -> Iterator[Running]:
     """The reference: ``socat PTY,raw,echo=0,link=<tmp>/ref TCP:127.0.0.1:<port>``,
     connected to the peer, its pty open."""
     link = os.path.join(tmp, "ref")
-    argv = ["socat", f"PTY,raw,echo=0,link={link}", f"TCP:127.0.0.1:{peer.port}"]
+    target = (f"OPENSSL:localhost:{peer.port},cafile={ca_file}" if ca_file
+              else f"TCP:127.0.0.1:{peer.port}")
+    argv = ["socat", f"PTY,raw,echo=0,link={link}", target]
     with relay_process("socat", tmp, argv, link) as running:
         running.conn = peer.accept(10)
         wait_for_link(link, running.proc, 10)

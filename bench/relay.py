@@ -21,7 +21,12 @@ figure reported is the median over the repetitions.
 Exit status: 0 (it is a measurement), 1 if any byte differed, was lost or
 a relay failed before its transfers were done.
 
-Run: python bench/relay.py [--mib 16] [--runs 3]
+With --tls the peer is a TLS server (a trustme certificate for localhost),
+socat relays with OPENSSL:localhost:<port>,cafile=<ca> and at-bridge opens
+AT+SKTCLIENT=2,localhost,<port> with the CA as its tls_ca_file: both verify.
+The time target is then 1.5x socat's.
+
+Run: python bench/relay.py [--mib 16] [--runs 3] [--tls]
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import functools
 import os
 import shutil
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -61,26 +67,49 @@ ESCAPE_WAIT = 0.060  # silence after AT+SKTTT=1 before the first data (> 50 ms)
 HYPHEN = ord("-")
 TARGET_TIME_RATIO = 1.25
 TARGET_CPU_RATIO = 2.0
+TARGET_TLS_TIME_RATIO = 1.5
+
+
+def make_certificates(directory: str) -> tuple[str, ssl.SSLContext]:
+    """A CA file for the relays and the peer's server context (trustme)."""
+    import trustme
+
+    authority = trustme.CA()
+    ca_file = os.path.join(directory, "ca.pem")
+    authority.cert_pem.write_to_path(ca_file)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("localhost", "127.0.0.1").configure_cert(context)
+    return ca_file, context
 
 
 # -- the two relays -----------------------------------------------------------------
 
 
 def session(kind: str, tmp: str, peer: Peer, size: int, timeout: float,
-            bridge_cmd: list[str]) -> tuple[Result, Result, list[str]]:
+            bridge_cmd: list[str], ca_file: str | None = None
+            ) -> tuple[Result, Result, list[str]]:
     """Start one relay, connect it to the peer, measure both directions.
 
     Returns both results and what went wrong after them (at-bridge's escape
     check); raises RelayFailed when there is nothing to measure."""
     if kind == "socat":
-        with socat(tmp, peer) as relay:
+        with socat(tmp, peer, ca_file) as relay:
             return _measure(relay.fd, relay.conn, relay.proc, kind, size, timeout)
     link = os.path.join(tmp, "dut")
     argv = bridge_cmd + ["run", "--pty", link, "--log-level", "warning"]
+    open_link = b"AT+SKTCLIENT=0,127.0.0.1,%d\r\n" % peer.port
+    if ca_file:
+        config = os.path.join(tmp, "dut.toml")
+        with open(config, "w") as file:
+            file.write(f'[daemon]\nstate_dir = "{tmp}/state"\nlog_level = "warning"\n'
+                       f'[[port]]\nname = "dut"\ndevice = "pty:{link}"\n'
+                       f'tls_ca_file = "{ca_file}"\n')
+        argv = bridge_cmd + ["run", "--config", config]
+        open_link = b"AT+SKTCLIENT=2,localhost,%d\r\n" % peer.port
     with relay_process(kind, tmp, argv, link) as relay:
         announce(relay.proc, link, 20)
         fd = relay.fd = open_device(link)
-        os.write(fd, b"AT+SKTCLIENT=0,127.0.0.1,%d\r\n" % peer.port)
+        os.write(fd, open_link)
         relay.conn = peer.accept(10)
         expect_reply(fd, b"\r\n+SKTCLIENT:OK\r\n+SKTCLIENT:con_id=1\r\n", "AT+SKTCLIENT")
         os.write(fd, b"AT+SKTTT=1\r\n")
@@ -122,6 +151,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5, help="repetitions per relay (default 5)")
     parser.add_argument("--timeout", type=float, default=30,
                         help="seconds one direction may take before it counts as hung")
+    parser.add_argument("--tls", action="store_true",
+                        help="relay to a TLS server (socat OPENSSL: against SKTCLIENT mode 2)")
     parser.add_argument("--bridge-cmd", metavar="CMD",
                         help="command that stands for `at-bridge` (for profiling), e.g. "
                              "'python -m cProfile -o /tmp/bridge.prof -m bridge'")
@@ -132,7 +163,10 @@ def main() -> int:
         return 1
     bridge_cmd = bridge_command(args.bridge_cmd)
 
-    peer = Peer()
+    target_time = TARGET_TLS_TIME_RATIO if args.tls else TARGET_TIME_RATIO
+    tls_dir = tempfile.TemporaryDirectory(prefix="relay-bench-tls-")
+    ca_file, server_tls = (make_certificates(tls_dir.name) if args.tls else (None, None))
+    peer = Peer(server_tls)
     results: dict[str, dict[str, list[Result]]] = {
         kind: {"uplink": [], "downlink": []} for kind in ("socat", "at-bridge")}
     failures: list[str] = []
@@ -142,7 +176,7 @@ def main() -> int:
             for kind in ("socat", "at-bridge"):
                 try:
                     up, down, problems = session(kind, tmp, peer, size, args.timeout,
-                                                 bridge_cmd)
+                                                 bridge_cmd, ca_file)
                 except RelayFailed as exc:
                     failures.append(f"run {run} {kind}: {exc}")
                     print(f"run {run} {kind:9}: FAILED: {exc}", flush=True)
@@ -155,13 +189,15 @@ def main() -> int:
                 print(f"run {run} {kind:9}: uplink {up.summary()} | downlink {down.summary()}",
                       flush=True)
     peer.close()
+    tls_dir.cleanup()
 
     print()
-    print(f"transparent relay, {args.mib:g} MiB per direction, median of {args.runs} runs "
+    over = " over TLS" if args.tls else ""
+    print(f"transparent relay{over}, {args.mib:g} MiB per direction, median of {args.runs} runs "
           f"({time.perf_counter() - started:.0f} s total; CPU resolution {1 / CLK_TCK:g} s)")
     header = (f"{'direction':9}  {'socat s':>8}  {'bridge s':>8}  {'time x':>6}  "
               f"{'socat cpu':>9}  {'bridge cpu':>10}  {'cpu x':>6}  "
-              f"{'time<=' + format(TARGET_TIME_RATIO, 'g'):>10}  "
+              f"{'time<=' + format(target_time, 'g'):>10}  "
               f"{'cpu<=' + format(TARGET_CPU_RATIO, '.1f'):>8}")
     print(header)
     print("-" * len(header))
@@ -179,7 +215,7 @@ def main() -> int:
         t_ratio, c_ratio = ratio(dut_s, ref_s), ratio(dut_c, ref_c)
         print(f"{direction:9}  {ref_s:8.3f}  {dut_s:8.3f}  {t_ratio:6.2f}  "
               f"{ref_c:9.2f}  {dut_c:10.2f}  {c_ratio:6.2f}  "
-              f"{verdict(t_ratio, TARGET_TIME_RATIO):>10}  {verdict(c_ratio, TARGET_CPU_RATIO):>8}")
+              f"{verdict(t_ratio, target_time):>10}  {verdict(c_ratio, TARGET_CPU_RATIO):>8}")
         mib = size / (1 << 20)
         rates.append(f"{direction} socat {mib / ref_s:.1f} / at-bridge {mib / dut_s:.1f} MiB/s")
     if rates:
