@@ -1,0 +1,78 @@
+"""AT round trip: AT -> OK through at-bridge (CIP, echo off) against the same
+bytes echoed by `socat PTY,raw,echo=0,link=... EXEC:cat` in the same run.
+
+    python bench/roundtrip.py [--count 2000]
+
+Prints p50/p99/max in microseconds for both and their ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from _common import announce, bridge_command, expect_reply, open_device, stop, wait_for_link
+
+
+def timed(fd: int, request: bytes, reply: bytes, count: int) -> list[float]:
+    """Microseconds from writing ``request`` to reading all of ``reply``."""
+    samples = []
+    for _ in range(count):
+        started = time.perf_counter()
+        os.write(fd, request)
+        got = b""
+        while len(got) < len(reply):
+            got += os.read(fd, len(reply) - len(got))
+        samples.append((time.perf_counter() - started) * 1e6)
+        if got != reply:
+            raise SystemExit(f"expected {reply!r}, got {got!r}")
+    return samples
+
+
+def describe(samples: list[float]) -> tuple[float, float, float]:
+    ordered = sorted(samples)
+    return (statistics.median(ordered), ordered[int(len(ordered) * 0.99) - 1], ordered[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=2000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="roundtrip-") as tmp:
+        ref_link, dut_link = os.path.join(tmp, "ref"), os.path.join(tmp, "dut")
+        echo = subprocess.Popen(["socat", f"PTY,raw,echo=0,link={ref_link}", "EXEC:cat"])
+        bridge = subprocess.Popen(bridge_command(None) + [
+            "run", "--pty", dut_link, "--dialect", "cip", "--log-level", "error",
+            "--state-dir", os.path.join(tmp, "state")], stdout=subprocess.PIPE)
+        try:
+            wait_for_link(ref_link, echo, 10)
+            announce(bridge, dut_link, 20)
+            ref, dut = open_device(ref_link), open_device(dut_link, flush=False)
+            os.set_blocking(ref, True)
+            os.set_blocking(dut, True)
+            expect_reply(dut, b"\r\nready\r\n", "ready")
+            os.write(dut, b"ATE0\r\n")
+            expect_reply(dut, b"ATE0\r\n\r\nOK\r\n", "ATE0")
+            timed(ref, b"AT\r\n", b"AT\r\n", 100)  # warm-up
+            timed(dut, b"AT\r\n", b"OK\r\n", 100)
+            reference = describe(timed(ref, b"AT\r\n", b"AT\r\n", args.count))
+            bridge_times = describe(timed(dut, b"AT\r\n", b"OK\r\n", args.count))
+        finally:
+            stop(echo)
+            stop(bridge)
+    print(f"AT round trip, {args.count} each (microseconds)")
+    print(f"{'':20} {'p50':>8} {'p99':>8} {'max':>8}")
+    print(f"{'socat pty echo':20} " + " ".join(f"{v:8.0f}" for v in reference))
+    print(f"{'at-bridge AT -> OK':20} " + " ".join(f"{v:8.0f}" for v in bridge_times))
+    print(f"{'ratio':20} " + " ".join(f"{b / r:8.2f}" for b, r in zip(bridge_times, reference,
+                                                                       strict=True)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
