@@ -159,6 +159,9 @@ class Port:
 
     async def _write_uart(self, uart: trio.abc.Stream) -> None:
         async for frame in self._out_rx:
+            # let the task that queued this frame queue its next ones too: one
+            # write for a burst of +IPD frames instead of one write each
+            await trio.lowlevel.cancel_shielded_checkpoint()
             parts = [frame]
             size = len(frame)
             while size < UART_CHUNK:  # coalesce what is already queued
