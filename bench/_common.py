@@ -316,6 +316,25 @@ def downlink(fd: int, conn: socket.socket, pid: int, size: int, timeout: float,
 # -- the relays -----------------------------------------------------------------------
 
 
+def check_escape(fd: int, conn: socket.socket, escape: bytes, notice: bytes,
+                 wait: float) -> list[str]:
+    """After the transfers the mode must be intact: nothing held back, and the
+    escape standing alone (NOTES G5) leaves it with ``notice`` and sends the
+    peer nothing. Returns what went wrong."""
+    problems = []
+    time.sleep(wait)
+    os.write(fd, escape)
+    time.sleep(wait)
+    try:
+        expect_reply(fd, notice, f"{escape!r} after the transfers")
+    except RelayFailed as exc:
+        problems.append(str(exc))
+    extra = extra_on_socket(conn, 0.05)
+    if extra:
+        problems.append(f"the peer received {extra[:32]!r} after the transfers")
+    return problems
+
+
 def expect_reply(fd: int, expected: bytes, what: str, timeout: float = 5.0) -> None:
     got = read_exact_pty(fd, len(expected), time.perf_counter() + timeout)
     got += extra_on_pty(fd, 0.05)  # anything after it is wrong too

@@ -46,6 +46,7 @@ from _common import (
     Running,
     announce,
     bridge_command,
+    check_escape,
     downlink,
     expect_reply,
     extra_on_pty,
@@ -222,18 +223,7 @@ def _passthrough(relay: Running, sizes: tuple[int, int],
     down = downlink(fd, conn, proc.pid, sizes[1], timeout) if up.ok else NOT_RUN
     problems = _exited(relay)
     if not problems and up.ok and down.ok:
-        # still in passthrough, nothing held back: a standalone +++ (G5) leaves
-        # it with +QUIT (C10) and sends nothing to the peer
-        time.sleep(ESCAPE_WAIT)
-        os.write(fd, b"+++")
-        time.sleep(ESCAPE_WAIT)
-        try:
-            expect_reply(fd, b"+QUIT\r\n", "+++ after the transfers")
-        except RelayFailed as exc:
-            problems.append(str(exc))
-        extra = extra_on_socket(conn, 0.05)
-        if extra:
-            problems.append(f"the peer received {extra[:32]!r} after the transfers")
+        problems += check_escape(fd, conn, b"+++", b"+QUIT\r\n", ESCAPE_WAIT)  # C10
     return up, down, problems, ""
 
 

@@ -51,9 +51,9 @@ from _common import (
     Result,
     announce,
     bridge_command,
+    check_escape,
     downlink,
     expect_reply,
-    extra_on_socket,
     open_device,
     ratio,
     relay_process,
@@ -127,18 +127,7 @@ def _measure(fd: int, conn: socket.socket, proc: subprocess.Popen, kind: str, si
     if proc.poll() is not None:
         problems.append(f"{kind} exited with status {proc.returncode} during the run")
     elif kind == "at-bridge" and up.ok and down.ok:
-        # the mode must still be intact: nothing held back, and a standalone
-        # "----" (NOTES G5) leaves it with \r\n#\r\n (S9)
-        time.sleep(ESCAPE_WAIT)
-        os.write(fd, b"----")
-        time.sleep(ESCAPE_WAIT)
-        try:
-            expect_reply(fd, b"\r\n#\r\n", "escape ---- after the transfers")
-        except RelayFailed as exc:
-            problems.append(str(exc))
-        extra = extra_on_socket(conn, 0.05)
-        if extra:
-            problems.append(f"the peer received {extra!r} after the transfers")
+        problems += check_escape(fd, conn, b"----", b"\r\n#\r\n", ESCAPE_WAIT)  # S9
     return up, down, problems
 
 
