@@ -192,6 +192,25 @@ class Device:
             return None
         return reply.lines
 
+    async def send_counted(self, check: LinkCheck, message: bytes, data: bytes,
+                           started: float, name: str, ok: bytes, label: str) -> bool:
+        """Write a send's counted bytes (the lock held) and settle it by its
+        reply: the echo is owed from now, unless the send is refused."""
+        sent_at = trio.current_time()
+        check.expect(message, sent_at)
+        self.stats.sent(len(message), sent_at)
+        lines = await self.exchange(name, data, self.SEND_END)
+        if lines is None:
+            return False  # it may have gone: still owed
+        if lines[-1] != ok:
+            check.withdraw(message)
+            self.stats.unsent(len(message))
+            check.fail(f"{name.lower()}_failed",
+                       f"port {self.index} {label} {check.link_id}: {lines!r}")
+            return False
+        self.stats.command(name, trio.current_time() - started)
+        return True
+
     async def command(self, name: str, line: bytes, done: tuple[bytes, ...],
                       ok: bytes) -> list[bytes] | None:
         """One command line under the lock; its lines if the last is ``ok``."""
@@ -346,7 +365,6 @@ class CipDevice(Device):
         return True
 
     async def send(self, check: LinkCheck, message: bytes) -> bool:
-        stats = self.stats
         async with self.lock:
             if check.failed:
                 return False
@@ -359,20 +377,8 @@ class CipDevice(Device):
                 check.fail("cipsend_refused", f"port {self.index} link {check.link_id}: "
                                               f"{lines!r}")
                 return False
-            sent_at = trio.current_time()
-            check.expect(message, sent_at)
-            stats.sent(len(message), sent_at)
-            lines = await self.exchange("CIPSEND", message, self.SEND_END)
-            if lines is None:
-                return False  # it may have gone: still owed
-            if lines[-1] != b"SEND OK":
-                check.withdraw(message)
-                stats.unsent(len(message))
-                check.fail("cipsend_failed", f"port {self.index} link {check.link_id}: "
-                                             f"{lines!r}")
-                return False
-            stats.command("CIPSEND", trio.current_time() - started)
-            return True
+            return await self.send_counted(check, message, message, started,
+                                           "CIPSEND", b"SEND OK", "link")
 
     async def close_link(self, check: LinkCheck) -> None:
         await self.command("CIPCLOSE", b"AT+CIPCLOSE=%d" % check.link_id, self.END, b"OK")
@@ -433,25 +439,13 @@ class SktDevice(Device):
         return True
 
     async def send(self, check: LinkCheck, message: bytes) -> bool:
-        stats = self.stats
         data = b"AT+SKTSEND=%d,%d:" % (len(message), check.link_id) + message
         async with self.lock:
             if check.failed:
                 return False
             started = trio.current_time()
-            check.expect(message, started)
-            stats.sent(len(message), started)
-            lines = await self.exchange("SKTSEND", data, self.SEND_END)
-            if lines is None:
-                return False
-            if lines[-1] != b"+SKTSEND:OK":
-                check.withdraw(message)
-                stats.unsent(len(message))
-                check.fail("sktsend_failed", f"port {self.index} con_id {check.link_id}: "
-                                             f"{lines!r}")
-                return False
-            stats.command("SKTSEND", trio.current_time() - started)
-            return True
+            return await self.send_counted(check, message, data, started,
+                                           "SKTSEND", b"+SKTSEND:OK", "con_id")
 
     async def close_link(self, check: LinkCheck) -> None:
         await self.command("SKTDEL", b"AT+SKTDEL=%d" % check.link_id, self._end("SKTDEL"),
