@@ -451,6 +451,16 @@ def bridge_command(option: str | None) -> list[str]:
 # -- report --------------------------------------------------------------------------
 
 
+def report_failures(failures: list[str]) -> int:
+    """The exit status: 1, after listing them, if anything failed."""
+    if not failures:
+        return 0
+    print("\nFAILURES:")
+    for line in failures:
+        print("  " + line)
+    return 1
+
+
 def ratio(a: float, b: float) -> float:
     return a / b if b > 0 else float("inf")
 

@@ -55,6 +55,7 @@ from _common import (
     ratio,
     read_exact_pty,
     relay_process,
+    report_failures,
     socat,
     uplink,
     verdict,
@@ -371,12 +372,7 @@ def main() -> int:
     print("(cpu: CPU ms per MiB of the relay process; time x, cpu x: at-bridge / socat per MiB,"
           " against socat's\n transparent relay; of passthr: framed MiB/s / at-bridge"
           " passthrough MiB/s in the same direction)")
-    if failures:
-        print("\nFAILURES:")
-        for line in failures:
-            print("  " + line)
-        return 1
-    return 0
+    return report_failures(failures)
 
 
 if __name__ == "__main__":

@@ -57,6 +57,7 @@ from _common import (
     open_device,
     ratio,
     relay_process,
+    report_failures,
     socat,
     uplink,
     verdict,
@@ -209,12 +210,7 @@ def main() -> int:
         rates.append(f"{direction} socat {mib / ref_s:.1f} / at-bridge {mib / dut_s:.1f} MiB/s")
     if rates:
         print(f"(throughput at the medians: {'; '.join(rates)})")
-    if failures:
-        print("\nFAILURES:")
-        for line in failures:
-            print("  " + line)
-        return 1
-    return 0
+    return report_failures(failures)
 
 
 if __name__ == "__main__":
