@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 
 import trio
 
-from .coalesce import CoalescingStream
+from .device_stream import DeviceStream
 
 
 @asynccontextmanager
@@ -23,7 +23,7 @@ async def open_pty(link: str | None) -> AsyncIterator[tuple[trio.abc.Stream, str
     master, slave = os.openpty()
     tty.setraw(slave)
     slave_path = os.ttyname(slave)
-    stream = CoalescingStream(trio.lowlevel.FdStream(master), master)
+    stream = DeviceStream(trio.lowlevel.FdStream(master), master)
     try:
         if link:
             temporary = f"{link}.{os.getpid()}.tmp"

@@ -9,7 +9,7 @@ import trio
 from trio_serial import SerialStream
 
 from ..config import PortSettings
-from .coalesce import CoalescingStream
+from .device_stream import DeviceStream
 
 
 @asynccontextmanager
@@ -18,4 +18,4 @@ async def open_serial(settings: PortSettings) -> AsyncIterator[tuple[trio.abc.St
                           rtscts=settings.flow_control == "rtscts",
                           xonxoff=settings.flow_control == "xonxoff")
     async with stream:
-        yield CoalescingStream(stream, stream.fd), settings.device
+        yield DeviceStream(stream, stream.fd), settings.device
