@@ -55,17 +55,21 @@ class DeviceStream(trio.abc.Stream):
         except OSError as exc:
             raise _broken(exc) from exc
 
+    def write_nowait(self, data: bytes | memoryview) -> int:
+        """Write what the device takes now, without waiting; how much it took."""
+        try:
+            return os.write(self.fd, data)
+        except BlockingIOError:
+            return 0
+        except OSError as exc:
+            raise _broken(exc) from exc
+
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         await trio.lowlevel.checkpoint_if_cancelled()
         view = memoryview(data)
         waited = False
         while True:
-            try:
-                written = os.write(self.fd, view)
-            except BlockingIOError:
-                written = 0
-            except OSError as exc:
-                raise _broken(exc) from exc
+            written = self.write_nowait(view)
             if written == len(view):
                 break
             view = view[written:]
