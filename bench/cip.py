@@ -70,7 +70,8 @@ TARGET_TIME_RATIO = 1.25  # passthrough: at-bridge time / socat time
 TARGET_FRACTION = 0.50  # framed throughput / passthrough throughput
 MIB = 1 << 20
 
-TESTS = ("socat", "passthrough", "framed")
+TESTS = ("socat", "passthrough", "framed", "pipelined", "ceiling")
+UPLINK_ONLY = ("pipelined", "ceiling")
 
 
 # -- framed transfers (C7, C9) ----------------------------------------------------------
@@ -99,19 +100,24 @@ def expect(fd: int, reply: bytes, what: str, deadline: float) -> None:
                           f"{'' if len(got) >= len(reply) else ' before the deadline'}")
 
 
-def cipsend_blocks(fd: int, data: bytearray, deadline: float) -> int:
+def cipsend_blocks(fd: int, data: bytearray, deadline: float, pipelined: bool = False) -> int:
     """The host's uplink in command mode: AT+CIPSEND=<n>, wait for the prompt,
-    write the n bytes, wait for SEND OK; n = 2048 but for the last block."""
+    write the n bytes, wait for SEND OK; n = 2048 but for the last block.
+    ``pipelined``: the next AT+CIPSEND follows the bytes at once (NOTES C9:
+    bytes after the count are the next command), and its SEND OK is read
+    with the next prompt: one pty round trip per block instead of two."""
     view = memoryview(data)
     pos = 0
     try:
         while pos < len(data):
             n = min(BLOCK, len(data) - pos)
             write_all(fd, b"AT+CIPSEND=%d\r\n" % n, deadline)
-            expect(fd, b"\r\n>", f"AT+CIPSEND={n} at offset {pos}", deadline)
+            prompt = b"SEND OK\r\n\r\n>" if pipelined and pos else b"\r\n>"
+            expect(fd, prompt, f"AT+CIPSEND={n} at offset {pos}", deadline)
             write_all(fd, view[pos:pos + n], deadline)
-            expect(fd, b"SEND OK\r\n", f"the {n} bytes at offset {pos}", deadline)
             pos += n
+            if not pipelined or pos == len(data):
+                expect(fd, b"SEND OK\r\n", f"the {n} bytes before offset {pos}", deadline)
     finally:
         view.release()
     return pos
@@ -210,6 +216,10 @@ def bridge_session(mode: str, tmp: str, peer: Peer, sizes: tuple[int, int], time
         expect_reply(fd, b"CONNECT\r\nOK\r\n", "AT+CIPSTART")  # C5
         if mode == "passthrough":
             return _passthrough(relay, sizes, timeout)
+        if mode == "pipelined":
+            up = uplink(fd, relay.conn, relay.proc.pid, sizes[0], timeout,
+                        functools.partial(cipsend_blocks, pipelined=True))
+            return up, NOT_RUN, _exited(relay), ""
         return _framed(relay, sizes, timeout)
 
 
@@ -264,6 +274,21 @@ def socat_session(tmp: str, peer: Peer, sizes: tuple[int, int],
         return up, down, _exited(relay), ""
 
 
+def ceiling_session(tmp: str, peer: Peer, sizes: tuple[int, int],
+                    timeout: float) -> tuple[Result, Result, list[str], str]:
+    """The lock-step uplink against bench/cip_responder.py (uplink only)."""
+    link = os.path.join(tmp, "ceiling")
+    argv = [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                         "cip_responder.py"), "--link", link,
+            "--port", str(peer.port)]
+    with relay_process("responder", tmp, argv, link) as relay:
+        relay.conn = peer.accept(10)
+        announce(relay.proc, link, 10)
+        relay.fd = open_device(link)
+        up = uplink(relay.fd, relay.conn, relay.proc.pid, sizes[0], timeout, cipsend_blocks)
+        return up, NOT_RUN, _exited(relay), ""
+
+
 # -- report --------------------------------------------------------------------------
 
 
@@ -294,7 +319,8 @@ def main() -> int:
         print("socat is not installed", file=sys.stderr)
         return 1
     bridge_cmd = bridge_command(args.bridge_cmd)
-    sizes = {"socat": (size, size), "passthrough": (size, size), "framed": (framed_up, size)}
+    sizes = {"socat": (size, size), "passthrough": (size, size), "framed": (framed_up, size),
+             "pipelined": (framed_up, 0), "ceiling": (framed_up, 0)}
 
     peer = Peer()
     results: dict[str, dict[str, list[Result]]] = {
@@ -308,6 +334,9 @@ def main() -> int:
                     if test == "socat":
                         up, down, problems, note = socat_session(tmp, peer, sizes[test],
                                                                  args.timeout)
+                    elif test == "ceiling":
+                        up, down, problems, note = ceiling_session(tmp, peer, sizes[test],
+                                                                   args.timeout)
                     else:
                         up, down, problems, note = bridge_session(
                             test, tmp, peer, sizes[test], args.timeout, bridge_cmd)
@@ -316,12 +345,15 @@ def main() -> int:
                     print(f"run {run} {test:11}: FAILED: {exc}", flush=True)
                     continue
                 failures += [f"run {run} {test}: {problem}" for problem in problems]
-                for direction, r in (("uplink", up), ("downlink", down)):
+                measured = (("uplink", up),) if test in UPLINK_ONLY else (("uplink", up),
+                                                                          ("downlink", down))
+                for direction, r in measured:
                     results[test][direction].append(r)
                     if not r.ok:
                         failures.append(f"run {run} {test} {direction}: {r.detail}")
-                print(f"run {run} {test:11}: uplink {up.summary()} | "
-                      f"downlink {down.summary()}{note}", flush=True)
+                down_summary = "" if test in UPLINK_ONLY else f" | downlink {down.summary()}"
+                print(f"run {run} {test:11}: uplink {up.summary()}{down_summary}{note}",
+                      flush=True)
     peer.close()
 
     print()
@@ -347,11 +379,13 @@ def main() -> int:
     for direction in ("uplink", "downlink"):
         ref = medians("socat", direction)
         through = medians("passthrough", direction)
-        for test, label in (("passthrough", f"passthrough {direction}"),
-                            ("framed", f"framed {direction}")):
+        rows = [("passthrough", f"passthrough {direction}"), ("framed", f"framed {direction}")]
+        if direction == "uplink":
+            rows += [("pipelined", "framed up, pipelined"), ("ceiling", "lock-step ceiling")]
+        for test, label in rows:
             dut = medians(test, direction)
             if dut is None:
-                print(f"{label:20}  no successful at-bridge {test} run")
+                print(f"{label:20}  no successful {test} run")
                 continue
             ref_rate = f"{1 / ref[0]:11.1f}" if ref else f"{'-':>11}"
             time_x = ratio(dut[0], ref[0]) if ref else float("nan")
@@ -366,12 +400,20 @@ def main() -> int:
                 share = f"{fraction:.0%}" if through else "-"
                 target = f">= {TARGET_FRACTION:.0%} of passthr"
                 result = fraction_verdict(fraction, TARGET_FRACTION) if through else "-"
+                if test == "ceiling":
+                    target, result = "(reference)", "-"
             print(f"{label:20}  {dut[2]:6g}  {ref_rate}  {1 / dut[0]:12.1f}  "
                   f"{time_x:6.2f}  {ref_cpu}  {dut[1] * 1000:10.1f}  {cpu_x:6.2f}  "
                   f"{share:>10}  {target:<20}  {result:>6}")
-    print("(cpu: CPU ms per MiB of the relay process; time x, cpu x: at-bridge / socat per MiB,"
+    framed, ceiling = medians("framed", "uplink"), medians("ceiling", "uplink")
+    if framed and ceiling:
+        print(f"framed uplink (lock-step) reaches {ratio(ceiling[0], framed[0]):.0%} of the "
+              f"lock-step ceiling (bench/cip_responder.py) measured in the same run")
+    print("(cpu: CPU ms per MiB of the relay process; time x, cpu x: relay / socat per MiB,"
           " against socat's\n transparent relay; of passthr: framed MiB/s / at-bridge"
-          " passthrough MiB/s in the same direction)")
+          " passthrough MiB/s in the same direction;\n pipelined: the next AT+CIPSEND"
+          " without waiting for SEND OK (C9); lock-step ceiling: the\n framed uplink's"
+          " host against a blocking responder with no event loop)")
     return report_failures(failures)
 
 
