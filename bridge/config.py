@@ -49,8 +49,10 @@ class PortSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_o
     payload_limit: Annotated[int, Meta(ge=2048, le=1 << 20)] = 4096
     #: bytes a link holds for the host before it stops reading its socket
     link_buffer: Annotated[int, Meta(ge=1024, le=64 << 20)] = 65536
-    #: UART chunks queued for the interpreter before the UART is not read
-    uart_queue: Annotated[int, Meta(ge=1, le=4096)] = 64
+    #: bytes queued each way between the UART and the rest: read from the UART
+    #: for the interpreter (then the UART is not read), and framed for the UART
+    #: (then the links' pumps wait)
+    uart_buffer: Annotated[int, Meta(ge=1024, le=64 << 20)] = 65536
     #: seconds a TCP connect may take (NOTES G6)
     connect_timeout: Annotated[float, Meta(gt=0, le=600)] = 10.0
     #: local address for servers and UDP sockets

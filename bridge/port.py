@@ -6,14 +6,14 @@ A Port is a nursery that supervises (ARCHITECTURE.md):
 2. the interpreter, which feeds the dialect's framer and runs one command at
    a time (NOTES G4);
 3. one task per open link, started through ``start_link``;
-4. the UART writer, draining one bounded channel of whole frames (NOTES G2).
+4. the UART writer, draining one queue of whole frames (NOTES G2).
 
 A frame goes straight to the UART when nothing is queued before it and the
 UART takes it whole at once (a reply to a command, usually); only the rest
 waits for the writer. That saves two scheduler passes per reply, and keeps
 the order: while anything is queued, every frame queues behind it.
 
-Both queues are bounded: a slow UART blocks whoever produces frames (link
+Both queues are bounded in bytes (uart_buffer): a slow UART blocks whoever produces frames (link
 pumps stop, sockets stop being read); a slow link blocks the interpreter, the
 reader stops, and the UART is no longer read (flow control takes over).
 """
@@ -24,7 +24,6 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import structlog
 import trio
@@ -35,6 +34,7 @@ from .config import PortSettings
 from .dialects.cip import CipDialect
 from .dialects.skt import SktDialect
 from .links.link import Link
+from .byte_queue import ByteQueue
 from .store import Store
 from .uart.device_stream import DeviceStream
 
@@ -69,8 +69,8 @@ class Port:
         self.store = Store(state_dir / f"{settings.name}.json")
         self.log = structlog.get_logger("bridge.port").bind(port=settings.name)
         self.output_lock = trio.Lock()
-        self._out_tx, self._out_rx = trio.open_memory_channel[bytes](settings.uart_queue)
-        self._in_tx, self._in_rx = trio.open_memory_channel[Any](settings.uart_queue)
+        self._out = ByteQueue[bytes](settings.uart_buffer)  # frames for the UART writer
+        self._in = ByteQueue[object](settings.uart_buffer)  # UART chunks and link notices
         self._queued = 0  # frames handed to the writer and not yet written
         self._uart: DeviceStream | None = None
         self._nursery: trio.Nursery | None = None
@@ -136,11 +136,11 @@ class Port:
                 return
             frame = frame[written:]
         self._queued += 1
-        await self._out_tx.send(frame)
+        await self._out.put(frame, len(frame))
 
     async def notify(self, notice: object) -> None:
         """Hand a link's notice to the interpreter, in order with UART bytes."""
-        await self._in_tx.send(notice)
+        await self._in.put(notice, 0)
 
     def start_task(self, function: Callable[..., Awaitable[None]], *args: object) -> None:
         """Run a dialect's background task (SNTP) for as long as the port runs."""
@@ -179,14 +179,11 @@ class Port:
             self.counters.uart_in += len(data)
             if self.trace:
                 self.log.debug("uart_rx", data=data.hex())
-            item = (trio.current_time(), data)
-            try:
-                self._in_tx.send_nowait(item)  # receive_some was our checkpoint
-            except trio.WouldBlock:
-                await self._in_tx.send(item)
+            await self._in.put((trio.current_time(), data), len(data))
 
     async def _write_uart(self, uart: DeviceStream) -> None:
-        async for frame in self._out_rx:
+        while True:
+            frame = await self._out.get()
             # let the task that queued this frame queue its next ones too: one
             # write for a burst of +IPD frames instead of one write each
             await trio.lowlevel.cancel_shielded_checkpoint()
@@ -194,7 +191,7 @@ class Port:
             size = len(frame)
             while size < UART_CHUNK:  # coalesce what is already queued
                 try:
-                    frame = self._out_rx.receive_nowait()
+                    frame = self._out.get_nowait()
                 except trio.WouldBlock:
                     break
                 parts.append(frame)
@@ -234,14 +231,14 @@ class Port:
             elif self._take_queued(framer, notices):
                 pass  # one chunk at a time in command mode: the framer holds one line
             elif (deadline := framer.deadline()) is None:
-                self._take(await self._in_rx.receive(), framer, notices)
+                self._take(await self._in.get(), framer, notices)
             else:
                 with trio.move_on_at(deadline):
-                    self._take(await self._in_rx.receive(), framer, notices)
+                    self._take(await self._in.get(), framer, notices)
 
     def _take_queued(self, framer: Framer, notices: deque[object]) -> bool:
         try:
-            item = self._in_rx.receive_nowait()
+            item = self._in.get_nowait()
         except trio.WouldBlock:
             return False
         self._take(item, framer, notices)

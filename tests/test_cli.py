@@ -273,7 +273,7 @@ async def test_run_config_with_two_ports(tmp_path: Path) -> None:
 DAEMON_DEFAULTS = {"log_format": "console", "log_level": "info", "trace": False}
 PORT_DEFAULTS = {
     "dialect": "skt", "baudrate": 115200, "flow_control": "none", "guard_ms": 20,
-    "line_limit": 4096, "payload_limit": 4096, "link_buffer": 65536, "uart_queue": 64,
+    "line_limit": 4096, "payload_limit": 4096, "link_buffer": 65536, "uart_buffer": 65536,
     "connect_timeout": 10.0, "bind_address": "0.0.0.0", "dns_server_timeout": 5.0,
     "dns_timeout": 15.0, "ping_timeout": 5.0, "sntp_timeout": 5.0, "sntp_interval": 3600.0,
     "tls_verify": True, "tls_handshake_timeout": 10.0,

@@ -180,7 +180,7 @@ async def test_stalled_peer_keeps_daemon_memory_flat(tmp_path: Path,
                 peak = max(peak, rss_kib(pid))
         peak = max(peak, rss_kib(pid))
         assert sent < len(data), "the UART was never back-pressured"
-        # bounded by uart_queue chunks and one link buffer, not by what was sent
+        # bounded by uart_buffer and one link buffer, not by what was sent
         assert peak - before < 16 * 1024, (before, peak, sent)
         received = await peer.read_exactly(sent, timeout=60)
         assert received == data[:sent]
@@ -252,7 +252,7 @@ async def test_line_noise_keeps_memory_flat_and_backpressures(tmp_path: Path) ->
         grown = rss_kib(bridge.process.pid) - before
         assert grown < 8 * 1024, (sent, grown)
         await device.send(b"ATE0\r\n")
-        # what is queued is bounded (uart_queue chunks): it is answered quickly
+        # what is queued is bounded (uart_buffer bytes): it is answered quickly
         await device.skip_until(b"ATE0\r\n\r\nOK\r\n", timeout=1.5)
         await device.command(b"AT", OK)
         assert await bridge.stop() == 0
