@@ -134,6 +134,7 @@ async def test_ten_thousand_connect_close_cycles_leak_nothing(start_port: StartP
         await peer.aclose()
 
     await cycle()  # let every lazily made resource exist before counting
+    await trio.sleep(0.1)  # and the closed link's tasks finish, as below
     fds, tasks = open_fds(), trio.lowlevel.current_statistics().tasks_living
     with trio.fail_after(120):
         for _ in range(10_000):

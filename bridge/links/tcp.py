@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import socket
 from collections.abc import Awaitable, Callable
 
@@ -52,6 +53,10 @@ class TcpLink(Link):
 
     async def send(self, data: bytes, dest: Address | None = None) -> None:
         try:
+            if self.stream is self.socket_stream:
+                data = self._send_now(data)
+                if not data:
+                    return  # no checkpoint: the caller's reply or next read has one
             await self.stream.send_all(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
             if self.inbound is not None and isinstance(exc.__cause__ or exc,
@@ -60,6 +65,19 @@ class TcpLink(Link):
                 self.inbound.ended = "reset"
                 self.inbound.wake()
             raise SendError(f"write failed: {exc!r}") from None
+
+    def _send_now(self, data: bytes | memoryview) -> bytes | memoryview:
+        """Hand the kernel what it takes now; what is left. trio's send_all
+        would yield after a send that went through, and the reply to the
+        host (SEND OK) would wait one more scheduler pass for it."""
+        fd = self.socket_stream.socket.fileno()
+        if fd < 0:
+            raise trio.ClosedResourceError("the link was closed")
+        try:
+            written = os.write(fd, data)
+        except BlockingIOError:
+            return data
+        return memoryview(data)[written:] if written < len(data) else b""
 
     def _close_transport(self) -> None:
         close_notify = getattr(self.stream, "close_notify", None)
