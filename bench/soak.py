@@ -28,6 +28,11 @@ from conftest import Device, Peer  # noqa: E402
 from soak_harness import Tally, cip_framed, noise, skt_framed, transparent  # noqa: E402
 
 
+# A lost transparent link's stream is dropped until a guard of silence (20 ms)
+# after the host's last byte (README "Behaviour choices"), so a command sent
+# the moment the notice arrives could be taken for the link's data.
+AFTER_LOST_LINK = 0.05
+
 def peak_rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -75,6 +80,7 @@ async def soak(args: argparse.Namespace) -> int:
                 await transparent(skt, skt_peer, size, rng, tally, "skt transparent")
                 await skt_peer.aclose()
                 await skt.skip_until(b"\r\n#\r\n")
+                await trio.sleep(AFTER_LOST_LINK)
                 await skt.command(b"AT+SKTDEL=0", b"\r\n+SKTDEL:OK\r\n")
                 await cip.command(b'AT+CIPSTART="TCP","127.0.0.1",%d' % server_port,
                                   b"CONNECT\r\nOK\r\n")
@@ -85,6 +91,7 @@ async def soak(args: argparse.Namespace) -> int:
                 await transparent(cip, cip_peer, size, rng, tally, "cip passthrough")
                 await cip_peer.aclose()
                 await cip.skip_until(b"CLOSED\r\n")
+                await trio.sleep(AFTER_LOST_LINK)
                 await cip.command(b"AT+CIPMODE=0", b"OK\r\n")
                 print(f"round {round_number + 1}: {tally.total / 2**20:.0f} MiB so far",
                       flush=True)
