@@ -30,11 +30,11 @@ import trio
 
 from .at.events import NEED_DATA
 from .at.framer import Framer, Mode
+from .byte_queue import ByteQueue
 from .config import PortSettings
 from .dialects.cip import CipDialect
 from .dialects.skt import SktDialect
 from .links.link import Link
-from .byte_queue import ByteQueue
 from .store import Store
 from .uart.device_stream import DeviceStream
 
