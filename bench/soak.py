@@ -32,6 +32,7 @@ from soak_harness import Tally, cip_framed, noise, skt_framed, transparent  # no
 # the moment the notice arrives could be taken for the link's data.
 AFTER_LOST_LINK = 0.05
 
+
 def peak_rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
