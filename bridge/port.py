@@ -13,9 +13,10 @@ UART takes it whole at once (a reply to a command, usually); only the rest
 waits for the writer. That saves two scheduler passes per reply, and keeps
 the order: while anything is queued, every frame queues behind it.
 
-Both queues are bounded in bytes (uart_buffer): a slow UART blocks whoever produces frames (link
-pumps stop, sockets stop being read); a slow link blocks the interpreter, the
-reader stops, and the UART is no longer read (flow control takes over).
+Both queues are bounded in bytes (uart_buffer): a slow UART blocks whoever
+produces frames (link pumps stop, sockets stop being read); a slow link
+blocks the interpreter, the reader stops, and the UART is no longer read
+(flow control takes over).
 """
 
 from __future__ import annotations
