@@ -24,7 +24,7 @@ import termios
 import threading
 import time
 import tty
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 CHUNK = 65536
 GUARD = 0.020  # the daemon's default escape guard (NOTES G5)
@@ -439,6 +439,22 @@ def socat(tmp: str, peer: Peer, ca_file: str | None = None) -> Iterator[Running]
         yield running
 
 
+@contextlib.contextmanager
+def script_relay(script: str, tmp: str, peer: Peer) -> Iterator[Running]:
+    """A same-run floor from this folder (trio_relay.py, cip_responder.py):
+    started with ``--link <tmp>/<name> --port <peer's>``, connected to the
+    peer, announced, its pty open."""
+    name = os.path.splitext(script)[0]
+    link = os.path.join(tmp, name)
+    argv = [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), script),
+            "--link", link, "--port", str(peer.port)]
+    with relay_process(name, tmp, argv, link) as running:
+        running.conn = peer.accept(10)
+        announce(running.proc, link, 10)
+        running.fd = open_device(link)
+        yield running
+
+
 def bridge_command(option: str | None) -> list[str]:
     """What stands for ``at-bridge``: --bridge-cmd, the console script, or
     ``python -m bridge``."""
@@ -446,6 +462,42 @@ def bridge_command(option: str | None) -> list[str]:
         return shlex.split(option)
     found = shutil.which("at-bridge")
     return [found] if found else [sys.executable, "-m", "bridge"]
+
+
+# -- runs ----------------------------------------------------------------------------
+
+#: one session: name -> (uplink, downlink, problems after them, a note for its line)
+Session = Callable[[str], tuple[Result, Result, list[str], str]]
+
+
+def run_sessions(runs: int, names: Sequence[str], session: Session,
+                 uplink_only: Sequence[str] = ()
+                 ) -> tuple[dict[str, dict[str, list[Result]]], list[str]]:
+    """Every run, each named session in turn, one line printed each: the
+    results by name and direction, and every failure. ``uplink_only``
+    sessions measure no downlink."""
+    results: dict[str, dict[str, list[Result]]] = {
+        name: {"uplink": [], "downlink": []} for name in names}
+    failures: list[str] = []
+    width = max(map(len, names))
+    for run in range(1, runs + 1):
+        for name in names:
+            try:
+                up, down, problems, note = session(name)
+            except RelayFailed as exc:
+                failures.append(f"run {run} {name}: {exc}")
+                print(f"run {run} {name:{width}}: FAILED: {exc}", flush=True)
+                continue
+            failures += [f"run {run} {name}: {problem}" for problem in problems]
+            measured = [("uplink", up)] if name in uplink_only else [("uplink", up),
+                                                                      ("downlink", down)]
+            for direction, result in measured:
+                results[name][direction].append(result)
+                if not result.ok:
+                    failures.append(f"run {run} {name} {direction}: {result.detail}")
+            line = " | ".join(f"{direction} {result.summary()}" for direction, result in measured)
+            print(f"run {run} {name:{width}}: {line}{note}", flush=True)
+    return results, failures
 
 
 # -- report --------------------------------------------------------------------------

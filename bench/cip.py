@@ -56,6 +56,8 @@ from _common import (
     read_exact_pty,
     relay_process,
     report_failures,
+    run_sessions,
+    script_relay,
     socat,
     uplink,
     verdict,
@@ -277,14 +279,7 @@ def socat_session(tmp: str, peer: Peer, sizes: tuple[int, int],
 def ceiling_session(tmp: str, peer: Peer, sizes: tuple[int, int],
                     timeout: float) -> tuple[Result, Result, list[str], str]:
     """The lock-step uplink against bench/cip_responder.py (uplink only)."""
-    link = os.path.join(tmp, "ceiling")
-    argv = [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                         "cip_responder.py"), "--link", link,
-            "--port", str(peer.port)]
-    with relay_process("responder", tmp, argv, link) as relay:
-        relay.conn = peer.accept(10)
-        announce(relay.proc, link, 10)
-        relay.fd = open_device(link)
+    with script_relay("cip_responder.py", tmp, peer) as relay:
         up = uplink(relay.fd, relay.conn, relay.proc.pid, sizes[0], timeout, cipsend_blocks)
         return up, NOT_RUN, _exited(relay), ""
 
@@ -323,37 +318,17 @@ def main() -> int:
              "pipelined": (framed_up, 0), "ceiling": (framed_up, 0)}
 
     peer = Peer()
-    results: dict[str, dict[str, list[Result]]] = {
-        test: {"uplink": [], "downlink": []} for test in TESTS}
-    failures: list[str] = []
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="cip-bench-") as tmp:
-        for run in range(1, args.runs + 1):
-            for test in TESTS:
-                try:
-                    if test == "socat":
-                        up, down, problems, note = socat_session(tmp, peer, sizes[test],
-                                                                 args.timeout)
-                    elif test == "ceiling":
-                        up, down, problems, note = ceiling_session(tmp, peer, sizes[test],
-                                                                   args.timeout)
-                    else:
-                        up, down, problems, note = bridge_session(
-                            test, tmp, peer, sizes[test], args.timeout, bridge_cmd)
-                except RelayFailed as exc:
-                    failures.append(f"run {run} {test}: {exc}")
-                    print(f"run {run} {test:11}: FAILED: {exc}", flush=True)
-                    continue
-                failures += [f"run {run} {test}: {problem}" for problem in problems]
-                measured = (("uplink", up),) if test in UPLINK_ONLY else (("uplink", up),
-                                                                          ("downlink", down))
-                for direction, r in measured:
-                    results[test][direction].append(r)
-                    if not r.ok:
-                        failures.append(f"run {run} {test} {direction}: {r.detail}")
-                down_summary = "" if test in UPLINK_ONLY else f" | downlink {down.summary()}"
-                print(f"run {run} {test:11}: uplink {up.summary()}{down_summary}{note}",
-                      flush=True)
+
+        def one(test: str) -> tuple[Result, Result, list[str], str]:
+            if test == "socat":
+                return socat_session(tmp, peer, sizes[test], args.timeout)
+            if test == "ceiling":
+                return ceiling_session(tmp, peer, sizes[test], args.timeout)
+            return bridge_session(test, tmp, peer, sizes[test], args.timeout, bridge_cmd)
+
+        results, failures = run_sessions(args.runs, TESTS, one, uplink_only=UPLINK_ONLY)
     peer.close()
 
     print()

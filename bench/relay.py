@@ -47,7 +47,6 @@ from _common import (
     CLK_TCK,
     NOT_RUN,
     Peer,
-    RelayFailed,
     Result,
     announce,
     bridge_command,
@@ -58,6 +57,8 @@ from _common import (
     ratio,
     relay_process,
     report_failures,
+    run_sessions,
+    script_relay,
     socat,
     uplink,
     verdict,
@@ -98,14 +99,7 @@ def session(kind: str, tmp: str, peer: Peer, size: int, timeout: float,
         with socat(tmp, peer, ca_file) as relay:
             return _measure(relay.fd, relay.conn, relay.proc, kind, size, timeout)
     if kind == "trio":
-        link = os.path.join(tmp, "trio")
-        argv = [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                             "trio_relay.py"), "--link", link,
-                "--port", str(peer.port)]
-        with relay_process(kind, tmp, argv, link) as relay:
-            relay.conn = peer.accept(10)
-            announce(relay.proc, link, 10)
-            relay.fd = open_device(link)
+        with script_relay("trio_relay.py", tmp, peer) as relay:
             return _measure(relay.fd, relay.conn, relay.proc, kind, size, timeout)
     link = os.path.join(tmp, "dut")
     argv = bridge_cmd + ["run", "--pty", link, "--log-level", "warning"]
@@ -169,27 +163,13 @@ def main() -> int:
     ca_file, server_tls = (make_certificates(tls_dir.name) if args.tls else (None, None))
     peer = Peer(server_tls)
     kinds = [kind for kind in KINDS if not (args.tls and kind == "trio")]
-    results: dict[str, dict[str, list[Result]]] = {
-        kind: {"uplink": [], "downlink": []} for kind in KINDS}
-    failures: list[str] = []
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="relay-bench-") as tmp:
-        for run in range(1, args.runs + 1):
-            for kind in kinds:
-                try:
-                    up, down, problems = session(kind, tmp, peer, size, args.timeout,
-                                                 bridge_cmd, ca_file)
-                except RelayFailed as exc:
-                    failures.append(f"run {run} {kind}: {exc}")
-                    print(f"run {run} {kind:9}: FAILED: {exc}", flush=True)
-                    continue
-                failures += [f"run {run} {kind}: {problem}" for problem in problems]
-                for direction, r in (("uplink", up), ("downlink", down)):
-                    results[kind][direction].append(r)
-                    if not r.ok:
-                        failures.append(f"run {run} {kind} {direction}: {r.detail}")
-                print(f"run {run} {kind:9}: uplink {up.summary()} | downlink {down.summary()}",
-                      flush=True)
+
+        def one(kind: str) -> tuple[Result, Result, list[str], str]:
+            return *session(kind, tmp, peer, size, args.timeout, bridge_cmd, ca_file), ""
+
+        results, failures = run_sessions(args.runs, kinds, one)
     peer.close()
     tls_dir.cleanup()
 
