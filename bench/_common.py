@@ -167,21 +167,23 @@ def open_device(path: str, flush: bool = True) -> int:
     return fd
 
 
-def read_exact_pty(fd: int, size: int, deadline: float) -> bytes:
-    buf = bytearray()
-    while len(buf) < size:
-        left = deadline - time.perf_counter()
-        if left <= 0:
-            break
+def read_ready(fd: int, limit: int, deadline: float) -> bytes:
+    """What the pty holds (up to ``limit`` bytes) once it has anything; b""
+    when the deadline passes first or the pty ends."""
+    while (left := deadline - time.perf_counter()) > 0:
         ready, _, _ = select.select([fd], [], [], left)
         if ready:
             try:
-                chunk = os.read(fd, size - len(buf))
+                return os.read(fd, limit)
             except BlockingIOError:
                 continue
-            if not chunk:
-                break
-            buf += chunk
+    return b""
+
+
+def read_exact_pty(fd: int, size: int, deadline: float) -> bytes:
+    buf = bytearray()
+    while len(buf) < size and (chunk := read_ready(fd, size - len(buf), deadline)):
+        buf += chunk
     return bytes(buf)
 
 

@@ -54,6 +54,7 @@ from _common import (
     open_device,
     ratio,
     read_exact_pty,
+    read_ready,
     relay_process,
     report_failures,
     run_sessions,
@@ -143,22 +144,13 @@ class IpdReader:
         out = bytearray()
         buf = bytearray()
         while len(out) < size:
-            pos = self._parse(buf, out)
-            del buf[:pos]
+            del buf[:self._parse(buf, out)]
             if len(out) >= size:
                 break
-            left = deadline - time.perf_counter()
-            if left <= 0:
+            chunk = read_ready(fd, 1 << 20, deadline)
+            if not chunk:
                 break
-            ready, _, _ = select.select([fd], [], [], left)
-            if ready:
-                try:
-                    chunk = os.read(fd, 1 << 20)
-                except BlockingIOError:
-                    continue
-                if not chunk:
-                    break
-                buf += chunk
+            buf += chunk
         if buf:
             raise RelayFailed(f"{len(buf)} bytes after frame {self.frames} "
                               f"({len(out)} data bytes): {bytes(buf[:40])!r}")
