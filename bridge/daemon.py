@@ -19,7 +19,8 @@ import structlog
 import trio
 
 from .config import Config, ConfigError, PortSettings, state_directory
-from .port import DeviceLost, Port, PortCounters
+from .counters import PortCounters
+from .port import DeviceLost, Port
 from .systemd import Notifier
 from .uart import open_device
 

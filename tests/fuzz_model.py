@@ -80,7 +80,17 @@ from bridge.at.args import (
     port_number,
     split_args,
 )
-from bridge.at.cip_args import (
+from bridge.at.events import (
+    NEED_DATA,
+    CommandHead,
+    CommandLine,
+    EscapeSeen,
+    LineTooLong,
+    Payload,
+    TransparentData,
+)
+from bridge.at.framer import SKT_ESCAPE, Framer, Mode, Packing, plus_escape
+from bridge.dialects.cip.args import (
     ALL_LINKS,
     UDP,
     Start,
@@ -94,16 +104,6 @@ from bridge.at.cip_args import (
     parse_start,
     switch,
 )
-from bridge.at.events import (
-    NEED_DATA,
-    CommandHead,
-    CommandLine,
-    EscapeSeen,
-    LineTooLong,
-    Payload,
-    TransparentData,
-)
-from bridge.at.framer import SKT_ESCAPE, Framer, Mode, Packing, cip_escape
 
 TICK = 1 / 1024
 SEND_PREFIX = b"AT+SKTSEND="  # as bridge/dialects/skt.py
@@ -226,7 +226,7 @@ class CipReactions:
         self.links: dict[int, Start] = {}
 
     def framer(self, line_limit: int, guard: float) -> Framer:
-        return Framer(line_limit=line_limit, guard=guard, escape=cip_escape(guard),
+        return Framer(line_limit=line_limit, guard=guard, escape=plus_escape(guard),
                       packing=CIP_PACKING)
 
     def on_head(self, line: bytes) -> int | None:
@@ -850,7 +850,8 @@ class Harness:
             expected = self._next_command()
             if expected is not None:
                 fail(f"framer returned NEED_DATA but {expected!r} was due")
-            want = {LINE: Mode.COMMAND, DISCARD: Mode.DISCARD, PAYLOAD: Mode.PAYLOAD}[self.sub]
+            want = {LINE: Mode.COMMAND, PAYLOAD: Mode.PAYLOAD,
+                    DISCARD: Mode.TOO_LONG if self.report else Mode.SKIP_LINE}[self.sub]
             if framer.mode is not want:
                 fail(f"framer in {framer.mode}, the model in {self.sub}")
             if deadline is not None:

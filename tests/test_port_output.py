@@ -1,4 +1,4 @@
-"""Port.send writes a frame on the spot only when nothing is queued before it
+"""The port's output writes a frame on the spot only when nothing is queued before it
 (NOTES G2: whole frames, in order). A real pty as the UART; the host side is
 read synchronously so the writer task gets no chance to run in between."""
 
@@ -38,10 +38,10 @@ async def test_a_frame_waits_behind_queued_ones_even_when_the_uart_has_room(
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(port.run, uart)
                     await trio.testing.wait_all_tasks_blocked()
-                    await port.send(big)  # part written now, the rest queued
+                    await port.output.send(big)  # part written now, the rest queued
                     first = read_available(host)  # room again, writer not run yet
                     assert 0 < len(first) < len(big)
-                    await port.send(b"\r\nREPLY\r\n")  # must not overtake the rest
+                    await port.output.send(b"\r\nREPLY\r\n")  # must not overtake the rest
                     expected = big[len(first):] + b"\r\nREPLY\r\n"
                     rest = b""
                     while len(rest) < len(expected):
