@@ -22,10 +22,8 @@ from pathlib import Path
 
 import trio
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-from conftest import Device, Peer  # noqa: E402
-from soak_harness import Tally, cip_framed, noise, skt_framed, transparent  # noqa: E402
+from bridge.testing.soak_harness import Tally, cip_framed, noise, skt_framed, transparent
+from bridge.testing.trio_ends import Device, Peer
 
 # A lost transparent link's stream is dropped until a guard of silence (20 ms)
 # after the host's last byte (README "Behaviour choices"), so a command sent

@@ -241,7 +241,7 @@ async def test_line_noise_keeps_memory_flat_and_backpressures(tmp_path: Path) ->
     answers at once when the noise stops."""
     import random
 
-    from soak_harness import noise
+    from bridge.testing.soak_harness import noise
 
     link = tmp_path / "uart"
     async with running(tmp_path, "--pty", str(link), "--dialect", "cip") as bridge:

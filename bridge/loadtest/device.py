@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 import trio
 
+from ..testing.wire import CipWire, SktWire
 from .check import LinkCheck
 from .options import Options
 from .stats import Stats
-from .wire import CipWire, SktWire
 
 UART_CHUNK = 65536
 ATTACH_DRAIN = 0.3  # seconds of a running port's old output to discard
