@@ -8,12 +8,11 @@ get pytest's rewritten messages (tests/conftest.py registers this module).
 
 from __future__ import annotations
 
-import os
 import re
-import termios
-import tty
 
 import trio
+
+from .host import open_host
 
 WAIT = 5.0  # seconds any single expected reply may take on a loaded CI machine
 
@@ -22,9 +21,7 @@ class Device:
     """The serial device's end of the pty: what the legacy host sends and sees."""
 
     def __init__(self, path: str) -> None:
-        fd = os.open(path, os.O_RDWR | os.O_NOCTTY)
-        tty.setraw(fd, termios.TCSANOW)  # TCSAFLUSH would drop what already came
-        self.stream = trio.lowlevel.FdStream(fd)
+        self.stream = trio.lowlevel.FdStream(open_host(path, flush=False))
         self.pending = bytearray()
 
     async def send(self, data: bytes) -> None:
