@@ -5,7 +5,6 @@ read synchronously so the writer task gets no chance to run in between."""
 from __future__ import annotations
 
 import os
-import tty
 from pathlib import Path
 
 import trio
@@ -13,6 +12,7 @@ import trio.testing
 
 from bridge.config import PortSettings
 from bridge.port import Port
+from bridge.testing.host import open_host
 from bridge.uart.pty import open_pty
 
 
@@ -31,8 +31,7 @@ async def test_a_frame_waits_behind_queued_ones_even_when_the_uart_has_room(
     port = Port(settings, state_dir=tmp_path)
     big = os.urandom(256 * 1024)  # more than a pty takes at once
     async with open_pty(None) as (uart, path):
-        host = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
-        tty.setraw(host)
+        host = open_host(path, flush=True)
         try:
             with trio.fail_after(10):
                 async with trio.open_nursery() as nursery:
