@@ -48,16 +48,18 @@ MAX_FRAME = 2048  # C7
 PACKET = Packing(size=1460, quiet=0.020)  # C10
 
 
+def make_framer(line_limit: int, guard: float) -> Framer:
+    return Framer(line_limit=line_limit, guard=guard, escape=plus_escape(guard), packing=PACKET)
+
+
 class CipDialect(DialectBase):
     frame_limit = MAX_FRAME
 
     def __init__(self, port: PortServices) -> None:
         super().__init__(port)
         settings = port.settings
-        guard = settings.guard_ms / 1000
         self.commands = COMMANDS
-        self.framer = Framer(line_limit=settings.line_limit, guard=guard,
-                             escape=plus_escape(guard), packing=PACKET)
+        self.framer = make_framer(settings.line_limit, settings.guard_ms / 1000)
         self.links = Links(port, LINK_IDS, self, Ending.FREE)  # C8
         # C8: the pump has printed CLOSED when a passthrough link goes
         self.transparent = Transparent(port, self.links, self.framer, lost_notice=b"",

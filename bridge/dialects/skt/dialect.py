@@ -80,14 +80,28 @@ def client_error(mode: int, exc: LinkError) -> int:
     return {ConnectError: 9, BindError: 12}.get(type(exc), 7)
 
 
+def make_framer(line_limit: int, guard: float) -> Framer:
+    return Framer(line_limit=line_limit, guard=guard, escape=SKT_ESCAPE,
+                  colon_commands=(SEND_PREFIX,))
+
+
+def send_destination(tokens: list[str]) -> tuple[int, tuple[str, int] | None]:
+    """AT+SKTSEND's arguments after the size: ``<con_id>[,<ip>,<port>]``
+    (ValueError if they do not fit: error 1)."""
+    if len(tokens) not in (1, 3):
+        raise ArgError(1, f"{len(tokens)} arguments after the size")
+    con_id = integer(tokens[0])
+    return con_id, ((ip_address(tokens[1]), port_number(tokens[2])) if len(tokens) == 3
+                    else None)
+
+
 class SktDialect(DialectBase):
     def __init__(self, port: PortServices) -> None:
         super().__init__(port)
         settings = port.settings
         self.commands = COMMANDS
         self.payload_limit = self.frame_limit = settings.payload_limit
-        self.framer = Framer(line_limit=settings.line_limit, guard=settings.guard_ms / 1000,
-                             escape=SKT_ESCAPE, colon_commands=(SEND_PREFIX,))
+        self.framer = make_framer(settings.line_limit, settings.guard_ms / 1000)
         self.links = Links(port, CON_IDS, self, Ending.KEEP)  # S7
         self.transparent = Transparent(port, self.links, self.framer,
                                        lost_notice=replies.TT_EXIT,  # S9
@@ -228,10 +242,7 @@ class SktDialect(DialectBase):
     async def _send(self, tokens: list[str], data: bytes) -> bytes:
         name = "SKTSEND"
         try:
-            if len(tokens) not in (1, 3):
-                raise ArgError(1, f"{len(tokens)} arguments after the size")
-            con_id = integer(tokens[0])
-            dest = (ip_address(tokens[1]), port_number(tokens[2])) if len(tokens) == 3 else None
+            con_id, dest = send_destination(tokens)
         except ValueError as exc:
             self.port.complain("bad_arguments", command=name, why=str(exc))
             return replies.error(name, 1)
