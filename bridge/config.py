@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
+from . import dialects
+
 
 class ConfigError(ValueError):
     """A configuration that cannot run; the message is the one line to print."""
@@ -37,7 +39,7 @@ class PortSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_o
     #: "pty:PATH" (a new pseudo-terminal whose slave is symlinked at PATH),
     #: "pty:" (a new pseudo-terminal, no link) or a serial device path
     device: Annotated[str, Meta(min_length=1)]
-    dialect: Literal["skt", "cip"] = "skt"
+    dialect: Literal[dialects.NAMES] = dialects.DEFAULT  # type: ignore[valid-type]
     baudrate: Annotated[int, Meta(ge=50, le=4_000_000)] = 115200
     flow_control: Literal["none", "rtscts", "xonxoff"] = "none"
     #: silence around an escape sequence (NOTES G5)
