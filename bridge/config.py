@@ -34,6 +34,17 @@ class DaemonSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw
         | None = None
 
 
+class WifiNetwork(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """A network the ESP-AT virtual station may join and lists in AT+CWLAP."""
+
+    ssid: Annotated[str, Meta(min_length=1, max_length=32)]
+    password: Annotated[str, Meta(max_length=64)] = ""
+    #: lowercase xx:xx:xx:xx:xx:xx; made from the SSID when not given
+    bssid: Annotated[str, Meta(pattern=r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")] | None = None
+    channel: Annotated[int, Meta(ge=1, le=14)] = 6
+    rssi: Annotated[int, Meta(ge=-100, le=0)] = -50
+
+
 class PortSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     name: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
     #: "pty:PATH" (a new pseudo-terminal whose slave is symlinked at PATH),
@@ -80,6 +91,22 @@ class PortSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_o
     tls_server_key_file: str | None = None
     #: seconds an accepted peer may take over its TLS handshake
     tls_handshake_timeout: Annotated[float, Meta(gt=0, le=600)] = 10.0
+    #: ESP-AT: the firmware profile the port speaks
+    esp_at_version: Literal["2.4", "1.7"] = "2.4"
+    #: ESP-AT: networks AT+CWJAP accepts (with their passwords) and AT+CWLAP
+    #: lists; none: any SSID joins
+    wifi_networks: list[WifiNetwork] = []
+    #: ESP-AT: the virtual station is joined at boot (to the first network)
+    boot_joined: bool = False
+    #: ESP-AT: the network interface whose address AT+CIFSR reports; none:
+    #: the interface of the IPv4 default route
+    interface: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.:@-]{1,15}$")] | None = None
+    #: ESP-AT: the most data one active +IPD frame carries (a UDP datagram is never split)
+    ipd_chunk: Annotated[int, Meta(ge=64, le=8192)] = 1460
+    #: ESP-AT: milliseconds an unsolicited frame waits after a command's final reply
+    urc_gap_ms: Annotated[int, Meta(ge=0, le=1000)] = 20
+    #: ESP-AT: milliseconds from opening the device, or from a reset's OK, to `ready`
+    ready_ms: Annotated[int, Meta(ge=0, le=10_000)] = 300
 
 
 class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
@@ -138,7 +165,13 @@ def to_toml(config: Config) -> str:
     lines = ["[daemon]"]
     lines += _toml_items(msgspec.to_builtins(config.daemon))
     for port in config.port:
-        lines += ["", "[[port]]"] + _toml_items(msgspec.to_builtins(port))
+        table = msgspec.to_builtins(port)
+        networks = table.pop("wifi_networks")
+        lines += ["", "[[port]]"] + _toml_items(table)
+        if not networks:
+            lines.append("wifi_networks = []")
+        for network in networks:
+            lines += ["[[port.wifi_networks]]"] + _toml_items(network)
     return "\n".join(lines) + "\n"
 
 
