@@ -36,6 +36,7 @@ from .config import PortSettings
 from .dialects.cip import CipDialect
 from .dialects.skt import SktDialect
 from .links.link import Link
+from .log import traced
 from .store import Store
 from .uart.device_stream import DeviceStream
 
@@ -179,7 +180,7 @@ class Port:
                 return self._device_lost("end of file")
             self.counters.uart_in += len(data)
             if self.trace:
-                self.log.debug("uart_rx", data=data.hex())
+                self.log.debug("uart_rx", **traced(data))
             await self._in.put((trio.current_time(), data), len(data))
 
     async def _write_uart(self, uart: DeviceStream) -> None:
@@ -208,7 +209,7 @@ class Port:
     def _wrote(self, data: bytes) -> None:
         self.counters.uart_out += len(data)
         if self.trace:
-            self.log.debug("uart_tx", data=data.hex())
+            self.log.debug("uart_tx", **traced(data))
 
     async def _interpret(self) -> None:
         framer = self.dialect.framer

@@ -30,6 +30,7 @@ from ..links.link import Link
 from ..links.table import LinkTable
 from ..links.tcp import RECEIVE_CHUNK, TcpLink, TcpServerLink
 from ..links.tls import accept_tls
+from ..log import traced
 from ..net.certs import local_server_certificate
 from ..net.tls import ClientCertificates, HandshakeError, Psk, client_context, server_context
 
@@ -274,4 +275,4 @@ class LinkDialect:
             link.bytes_out += len(data)
             counters.link_out += len(data)
         if self.port.trace:
-            self.port.log.debug(what, con_id=link.con_id, data=data.hex())
+            self.port.log.debug(what, con_id=link.con_id, **traced(data))
