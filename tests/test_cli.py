@@ -8,6 +8,7 @@ leaking into the rest of the suite.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import re
@@ -265,6 +266,19 @@ async def test_run_config_with_two_ports(tmp_path: Path) -> None:
         stdout = (await bridge.all_stdout()).decode()
         assert stdout.endswith("\n") and set(stdout.splitlines()) == links
         assert len(stdout.splitlines()) == 2
+
+
+async def test_version_and_license(tmp_path: Path) -> None:
+    """``at-bridge --version``; the installed metadata says MIT and ships LICENSE."""
+    with trio.fail_after(WAIT):
+        result = await trio.run_process([*script(), "--version"], capture_stdout=True,
+                                        capture_stderr=True)
+    version = importlib.metadata.version("at-bridge")
+    assert (result.stdout, result.stderr) == (f"at-bridge {version}\n".encode(), b"")
+    metadata = importlib.metadata.metadata("at-bridge")
+    assert metadata["License-Expression"] == "MIT"
+    assert metadata.get_all("License-File") == ["LICENSE"]
+    assert "MIT License" in (Path(__file__).parent.parent / "LICENSE").read_text()
 
 
 # --- at-bridge check-config ------------------------------------------------------
