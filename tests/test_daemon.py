@@ -271,3 +271,32 @@ def test_prometheus_client_loads_only_for_metrics() -> None:
     code = ("import sys, bridge.cli, bridge.daemon, bridge.log, bridge.port; "
             "sys.exit('prometheus_client' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+
+
+async def test_reload_waits_for_a_pty_link_another_daemon_holds(tmp_path: Path) -> None:
+    """A port added by SIGHUP whose pty link another daemon serves is retried
+    (one warning saying who holds it) and takes the link once it is free."""
+    held = tmp_path / "held"
+    config = tmp_path / "at-bridge.toml"
+    write_config(config, tmp_path, {"a": f"pty:{tmp_path / 'a'}"})
+    async with running(tmp_path, "--pty", str(held)) as first, \
+            running(tmp_path, "--config", str(config)) as second:
+        assert await first.line() == str(held)
+        assert await second.line() == str(tmp_path / "a")
+        target = os.readlink(held)
+        write_config(config, tmp_path, {"a": f"pty:{tmp_path / 'a'}", "b": f"pty:{held}"})
+        second.process.send_signal(signal.SIGHUP)
+        with trio.fail_after(WAIT):
+            while "port_failed" not in second.stderr():
+                await trio.sleep(0.02)
+        await trio.sleep(0.5)  # retries meanwhile: still one warning, the link untouched
+        failed = [line for line in second.stderr().splitlines() if "port_failed" in line]
+        assert len(failed) == 1 and (f"pty link {held} is served by another at-bridge "
+                                     f"(pid {first.process.pid})") in failed[0], failed
+        assert os.readlink(held) == target
+        assert await first.stop() == 0
+        assert await second.line(timeout=3) == str(held)
+        device = Device(str(held))  # the second daemon answers there now
+        await device.command(b"AT+SKTSTATE", b"\r\n+SKTSTATE:OK\r\n")
+        await device.aclose()
+        assert await second.stop() == 0
