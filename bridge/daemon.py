@@ -63,7 +63,7 @@ class PortState:
     reopens: int = 0
     port: Port | None = None
     counters: PortCounters = field(default_factory=PortCounters)
-    link_lock: PtyLinkLock | None = None  # held from the port's start to its stop
+    link_lock: PtyLinkLock | None = field(init=False)  # held from the port's start to its stop
 
     def __post_init__(self) -> None:
         link = pty_link(self.settings.device)

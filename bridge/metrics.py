@@ -30,38 +30,29 @@ REQUEST_LIMIT = 8192
 class CountersView(Protocol):
     """Bytes and frames a port moved since the daemon started."""
 
-    @property
-    def uart_in(self) -> int: ...
-    @property
-    def uart_out(self) -> int: ...
-    @property
-    def frames_out(self) -> int: ...
-    @property
-    def link_in(self) -> int: ...
-    @property
-    def link_out(self) -> int: ...
+    uart_in: int
+    uart_out: int
+    frames_out: int
+    link_in: int
+    link_out: int
 
 
 class LinkView(Protocol):
-    @property
-    def con_id(self) -> int: ...
-    @property
-    def bytes_in(self) -> int: ...
-    @property
-    def bytes_out(self) -> int: ...
+    con_id: int
+    bytes_in: int
+    bytes_out: int
 
 
 class PortView(Protocol):
     """What the collector reads of one port."""
 
+    reopens: int
+    counters: CountersView
+
     @property
     def name(self) -> str: ...
     @property
     def up(self) -> bool: ...
-    @property
-    def reopens(self) -> int: ...
-    @property
-    def counters(self) -> CountersView: ...
     def open_links(self) -> Iterable[LinkView]: ...
 
 

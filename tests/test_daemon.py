@@ -267,10 +267,12 @@ async def test_process_metrics_where_proc_shows_processes_only(tmp_path: Path) -
 
 def test_prometheus_client_loads_only_for_metrics() -> None:
     """Without metrics_address nothing imports prometheus-client (logging
-    counts problems without it)."""
-    code = ("import sys, bridge.cli, bridge.daemon, bridge.log, bridge.port; "
-            "sys.exit('prometheus_client' in sys.modules)")
-    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+    counts problems without it), and the metrics do not import the daemon."""
+    daemon = ("import sys, bridge.cli, bridge.daemon, bridge.log, bridge.port; "
+              "sys.exit('prometheus_client' in sys.modules)")
+    metrics = "import sys, bridge.metrics; sys.exit('bridge.daemon' in sys.modules)"
+    for code in (daemon, metrics):
+        assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0, code
 
 
 async def test_reload_waits_for_a_pty_link_another_daemon_holds(tmp_path: Path) -> None:

@@ -77,7 +77,9 @@ class PtyLinkLock:
 
 def check_device_free(path: str) -> None:
     """Refuse a serial device another process holds locked (a device absent
-    or not openable now is the port's to retry, and to report)."""
+    or not openable now is the port's to retry, and to report). Opening and
+    closing a free device may pulse its modem lines, as the port's own open
+    does a moment later."""
     try:
         fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
