@@ -51,7 +51,7 @@ def _run_config(args: argparse.Namespace) -> Config:
         name = os.path.basename(args.pty) if args.pty else "pty"
         port = PortSettings(name=name, device=PTY_PREFIX + (args.pty or ""),
                             dialect=args.dialect or "skt")
-        config = Config(port=[port])
+        config = config_module.check(Config(port=[port]))
     overrides = {key: value for key, value in (
         ("state_dir", args.state_dir), ("log_format", args.log_format),
         ("log_level", "debug" if args.trace else args.log_level),

@@ -135,6 +135,11 @@ def parse(data: dict[str, Any]) -> Config:
         config = msgspec.convert(data, Config)
     except msgspec.ValidationError as exc:
         raise ConfigError(_one_line(exc)) from None
+    return check(config)
+
+
+def check(config: Config) -> Config:
+    """What types and ranges cannot say, known before running (ConfigError)."""
     _check_names(config)
     _check_devices(config)
     _check_bind_addresses(config)

@@ -533,6 +533,15 @@ async def test_pty_link_in_a_missing_directory_is_one_line(tmp_path: Path) -> No
                            f"directory {tmp_path / 'nodir'} does not exist")
 
 
+async def test_pty_link_never_replaces_a_file(tmp_path: Path) -> None:
+    mine = tmp_path / "notes.txt"
+    mine.write_text("mine\n")
+    result = await run_command(tmp_path, "run", "--pty", str(mine))
+    assert_refused(result, f"port[0].device: {mine} exists and is not a symbolic link "
+                           "(a pty link replaces only a link)")
+    assert mine.read_text() == "mine\n"
+
+
 async def test_second_daemon_leaves_the_first_ones_pty_link_alone(tmp_path: Path) -> None:
     """A second daemon naming a pty link the first holds refuses to start,
     and the link still leads to the first daemon's terminal."""
