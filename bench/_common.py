@@ -1,9 +1,10 @@
-"""What the benchmarks share: the TCP peer, the host side of the pseudo-terminal,
-one timed and checked transfer in each direction, starting and stopping the
-relay processes, and the report's ratios and verdicts.
+"""What the benchmarks share: the TCP peer, one timed and checked transfer in
+each direction, the relay processes, and the report's ratios and verdicts.
 
-The benchmarks run as scripts (``python bench/<name>.py``), so this module is
-imported as ``_common`` from the script's own directory.
+The host's end of the pty, /proc and starting processes are bridge.testing's
+(host, procstat, spawn). The benchmarks run as scripts (``python
+bench/<name>.py``), so this module is imported as ``_common`` from the
+script's own directory.
 """
 
 from __future__ import annotations
@@ -13,35 +14,21 @@ import dataclasses
 import hashlib
 import os
 import select
-import shlex
-import shutil
-import signal
 import socket
 import ssl
 import subprocess
 import sys
-import termios
 import threading
 import time
-import tty
 from collections.abc import Callable, Iterator, Sequence
 
-CHUNK = 65536
-GUARD = 0.020  # the daemon's default escape guard (NOTES G5)
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+from bridge.testing.host import open_host, read_exact, read_extra, write_all
+from bridge.testing.procstat import cpu_times
+from bridge.testing.spawn import DaemonFailed, stop, wait_announced, wait_for_path
 
 
 class RelayFailed(Exception):
     """The relay under test answered wrongly, hung or lost bytes."""
-
-
-def cpu_times(pid: int) -> tuple[int, int]:
-    """(utime, stime) of a process (all its threads), in clock ticks."""
-    with open(f"/proc/{pid}/stat", "rb") as f:
-        stat = f.read()
-    fields = stat[stat.rindex(b")") + 2 :].split()
-    # fields[0] is field 3 (state); utime and stime are fields 14 and 15
-    return int(fields[11]), int(fields[12])
 
 
 class CpuMeter:
@@ -55,9 +42,8 @@ class CpuMeter:
         self._before = cpu_times(self.pid)
 
     def stop(self) -> None:
-        after = cpu_times(self.pid)
-        self.user = (after[0] - self._before[0]) / CLK_TCK
-        self.system = (after[1] - self._before[1]) / CLK_TCK
+        spent = cpu_times(self.pid) - self._before
+        self.user, self.system = spent.user, spent.system
 
 
 @dataclasses.dataclass
@@ -154,79 +140,6 @@ def extra_on_socket(conn: socket.socket, wait: float) -> bytes:
         conn.setblocking(True)
 
 
-# -- the device side ----------------------------------------------------------------
-
-
-def open_device(path: str, flush: bool = True) -> int:
-    """Open the pty as the host does. ``flush=False`` keeps what the relay has
-    already written (a greeting such as CIP's ``ready``); tty.setraw's default
-    (TCSAFLUSH) discards pending input."""
-    fd = os.open(path, os.O_RDWR | os.O_NOCTTY)
-    tty.setraw(fd, termios.TCSAFLUSH if flush else termios.TCSANOW)
-    os.set_blocking(fd, False)
-    return fd
-
-
-def read_ready(fd: int, limit: int, deadline: float) -> bytes:
-    """What the pty holds (up to ``limit`` bytes) once it has anything; b""
-    when the deadline passes first or the pty ends."""
-    while (left := deadline - time.perf_counter()) > 0:
-        ready, _, _ = select.select([fd], [], [], left)
-        if ready:
-            try:
-                return os.read(fd, limit)
-            except BlockingIOError:
-                continue
-    return b""
-
-
-def read_exact_pty(fd: int, size: int, deadline: float) -> bytes:
-    buf = bytearray()
-    while len(buf) < size and (chunk := read_ready(fd, size - len(buf), deadline)):
-        buf += chunk
-    return bytes(buf)
-
-
-def extra_on_pty(fd: int, wait: float) -> bytes:
-    ready, _, _ = select.select([fd], [], [], wait)
-    if not ready:
-        return b""
-    try:
-        return os.read(fd, 1 << 16)
-    except (BlockingIOError, OSError):
-        return b""
-
-
-def write_pty(fd: int, data: bytearray, deadline: float, avoid: int | None = None) -> int:
-    """Write all of ``data``; returns how many bytes were written.
-
-    Escape guard (NOTES G5): with ``avoid`` set (the first byte of the mode's
-    escape sequence), after a pause of more than 3/4 of GUARD (a margin under
-    the daemon's 20 ms) a write never starts with that byte. The byte is
-    changed in ``data`` before it is sent, so the caller's hash of ``data``
-    afterwards is what went out."""
-    view = memoryview(data)
-    pos = 0
-    last = 0.0  # the start of the transfer counts as a pause
-    while pos < len(data):
-        left = deadline - time.perf_counter()
-        if left <= 0:
-            break
-        _, ready, _ = select.select([], [fd], [], left)
-        if not ready:
-            continue
-        if avoid is not None and data[pos] == avoid and time.perf_counter() - last > GUARD * 0.75:
-            data[pos] = avoid ^ 0x80
-        try:
-            n = os.write(fd, view[pos : pos + CHUNK])
-        except BlockingIOError:
-            continue
-        pos += n
-        last = time.perf_counter()
-    view.release()
-    return pos
-
-
 # -- one measurement of each direction -------------------------------------------------
 
 # write(fd, data, deadline) -> bytes of data written; may raise RelayFailed
@@ -236,7 +149,7 @@ Reader = Callable[[int, int, float], bytes]
 
 
 def uplink(fd: int, conn: socket.socket, pid: int, size: int, timeout: float,
-           write: Writer = write_pty) -> Result:
+           write: Writer = write_all) -> Result:
     data = bytearray(os.urandom(size))
     out: dict = {}
     thread = threading.Thread(target=sink, args=(conn, size, out), daemon=True)
@@ -280,7 +193,7 @@ def uplink(fd: int, conn: socket.socket, pid: int, size: int, timeout: float,
 
 
 def downlink(fd: int, conn: socket.socket, pid: int, size: int, timeout: float,
-             read: Reader = read_exact_pty) -> Result:
+             read: Reader = read_exact) -> Result:
     data = os.urandom(size)
     out: dict = {}
     thread = threading.Thread(target=source, args=(conn, data, out), daemon=True)
@@ -309,7 +222,7 @@ def downlink(fd: int, conn: socket.socket, pid: int, size: int, timeout: float,
     if "error" in out:
         problems.append(out["error"])
     if not problems:
-        extra = extra_on_pty(fd, 0.05)
+        extra = read_extra(fd, 0.05)
         if extra:
             problems.append(f"pty read {len(extra)}+ extra bytes: {extra[:32]!r}")
     return Result(t1 - t0, cpu.user, cpu.system, not problems, "; ".join(problems))
@@ -338,52 +251,10 @@ def check_escape(fd: int, conn: socket.socket, escape: bytes, notice: bytes,
 
 
 def expect_reply(fd: int, expected: bytes, what: str, timeout: float = 5.0) -> None:
-    got = read_exact_pty(fd, len(expected), time.perf_counter() + timeout)
-    got += extra_on_pty(fd, 0.05)  # anything after it is wrong too
+    got = read_exact(fd, len(expected), time.perf_counter() + timeout)
+    got += read_extra(fd, 0.05)  # anything after it is wrong too
     if got != expected:
         raise RelayFailed(f"{what}: expected {expected!r}, got {got!r}")
-
-
-def wait_for_link(path: str, proc: subprocess.Popen, timeout: float) -> None:
-    deadline = time.perf_counter() + timeout
-    while not os.path.exists(path):
-        if proc.poll() is not None:
-            raise RelayFailed(f"{proc.args[0]} exited with {proc.returncode} "
-                              f"before {path} appeared")
-        if time.perf_counter() > deadline:
-            raise RelayFailed(f"{path} did not appear within {timeout:.0f} s")
-        time.sleep(0.01)
-
-
-def announce(proc: subprocess.Popen, link: str, timeout: float) -> None:
-    """Wait for at-bridge to print the link path (its "ready"); other lines,
-    from a profiler wrapping it say, are skipped."""
-    assert proc.stdout is not None
-    deadline = time.perf_counter() + timeout
-    seen = []
-    while True:
-        ready, _, _ = select.select([proc.stdout], [], [],
-                                    max(0.0, deadline - time.perf_counter()))
-        line = proc.stdout.readline() if ready else b""
-        if line.decode(errors="replace").strip() == link:
-            return
-        if line:
-            seen.append(line)
-            continue
-        status = proc.poll()
-        why = f"exited with status {status}" if status is not None else f"within {timeout:.0f} s"
-        raise RelayFailed(f"at-bridge did not announce {link} on stdout ({why}; "
-                          f"stdout {b''.join(seen)!r})")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @dataclasses.dataclass
@@ -436,8 +307,8 @@ def socat(tmp: str, peer: Peer, ca_file: str | None = None) -> Iterator[Running]
     argv = ["socat", f"PTY,raw,echo=0,link={link}", target]
     with relay_process("socat", tmp, argv, link) as running:
         running.conn = peer.accept(10)
-        wait_for_link(link, running.proc, 10)
-        running.fd = open_device(link)
+        wait_for_path(link, running.proc, 10)
+        running.fd = open_host(link, flush=True)
         yield running
 
 
@@ -452,18 +323,9 @@ def script_relay(script: str, tmp: str, peer: Peer) -> Iterator[Running]:
             "--link", link, "--port", str(peer.port)]
     with relay_process(name, tmp, argv, link) as running:
         running.conn = peer.accept(10)
-        announce(running.proc, link, 10)
-        running.fd = open_device(link)
+        wait_announced(running.proc, link, 10)
+        running.fd = open_host(link, flush=True)
         yield running
-
-
-def bridge_command(option: str | None) -> list[str]:
-    """What stands for ``at-bridge``: --bridge-cmd, the console script, or
-    ``python -m bridge``."""
-    if option:
-        return shlex.split(option)
-    found = shutil.which("at-bridge")
-    return [found] if found else [sys.executable, "-m", "bridge"]
 
 
 # -- runs ----------------------------------------------------------------------------
@@ -486,7 +348,7 @@ def run_sessions(runs: int, names: Sequence[str], session: Session,
         for name in names:
             try:
                 up, down, problems, note = session(name)
-            except RelayFailed as exc:
+            except (RelayFailed, DaemonFailed) as exc:
                 failures.append(f"run {run} {name}: {exc}")
                 print(f"run {run} {name:{width}}: FAILED: {exc}", flush=True)
                 continue

@@ -29,8 +29,6 @@ from __future__ import annotations
 import argparse
 import functools
 import os
-import re
-import select
 import shutil
 import statistics
 import sys
@@ -38,23 +36,16 @@ import tempfile
 import time
 
 from _common import (
-    CLK_TCK,
     NOT_RUN,
     Peer,
     RelayFailed,
     Result,
     Running,
-    announce,
-    bridge_command,
     check_escape,
     downlink,
     expect_reply,
-    extra_on_pty,
     extra_on_socket,
-    open_device,
     ratio,
-    read_exact_pty,
-    read_ready,
     relay_process,
     report_failures,
     run_sessions,
@@ -62,8 +53,12 @@ from _common import (
     socat,
     uplink,
     verdict,
-    write_pty,
 )
+
+from bridge.testing.host import open_host, read_exact, read_extra, read_ready, write_all
+from bridge.testing.procstat import CLOCK_TICKS
+from bridge.testing.spawn import bridge_command, wait_announced
+from bridge.testing.wire import CipWire
 
 ESCAPE_WAIT = 0.060  # silence around +++ and before passthrough data (guard 20 ms, G5)
 PLUS = ord("+")
@@ -80,25 +75,16 @@ UPLINK_ONLY = ("pipelined", "ceiling")
 # -- framed transfers (C7, C9) ----------------------------------------------------------
 
 
-def write_all(fd: int, data: bytes | memoryview, deadline: float) -> None:
-    view = memoryview(data)
-    while view:
-        left = deadline - time.perf_counter()
-        if left <= 0:
-            raise RelayFailed("the pty accepted no more bytes before the deadline")
-        _, ready, _ = select.select([], [fd], [], left)
-        if ready:
-            try:
-                view = view[os.write(fd, view):]
-            except BlockingIOError:
-                continue
+def send(fd: int, data: bytes | memoryview, deadline: float) -> None:
+    if write_all(fd, data, deadline) < len(data):
+        raise RelayFailed("the pty accepted no more bytes before the deadline")
 
 
 def expect(fd: int, reply: bytes, what: str, deadline: float) -> None:
-    got = read_exact_pty(fd, len(reply), deadline)
+    got = read_exact(fd, len(reply), deadline)
     if got != reply:
         if len(got) == len(reply):
-            got += extra_on_pty(fd, 0.05)  # the rest of a wrong reply
+            got += read_extra(fd, 0.05)  # the rest of a wrong reply
         raise RelayFailed(f"{what}: expected {reply!r}, got {got!r}"
                           f"{'' if len(got) >= len(reply) else ' before the deadline'}")
 
@@ -114,10 +100,10 @@ def cipsend_blocks(fd: int, data: bytearray, deadline: float, pipelined: bool = 
     try:
         while pos < len(data):
             n = min(BLOCK, len(data) - pos)
-            write_all(fd, b"AT+CIPSEND=%d\r\n" % n, deadline)
+            send(fd, b"AT+CIPSEND=%d\r\n" % n, deadline)
             prompt = b"SEND OK\r\n\r\n>" if pipelined and pos else b"\r\n>"
             expect(fd, prompt, f"AT+CIPSEND={n} at offset {pos}", deadline)
-            write_all(fd, view[pos:pos + n], deadline)
+            send(fd, view[pos:pos + n], deadline)
             pos += n
             if not pipelined or pos == len(data):
                 expect(fd, b"SEND OK\r\n", f"the {n} bytes before offset {pos}", deadline)
@@ -126,15 +112,10 @@ def cipsend_blocks(fd: int, data: bytearray, deadline: float, pipelined: bool = 
     return pos
 
 
-IPD_PREFIX = b"\r\n+IPD(0),"
-IPD_HEADER = re.compile(re.escape(IPD_PREFIX) + rb"([0-9]{1,4}):")
-HEADER_MAX = len(b"\r\n+IPD(0),2048:")
-
-
 class IpdReader:
     """The host's downlink in command mode: read the pty, parse
-    ``\\r\\n+IPD(0),<len>:<data>`` frames back to back (1 <= len <= 2048,
-    nothing between them) and return the reassembled data."""
+    ``\\r\\n+IPD(0),<len>:<data>`` frames (1 <= len <= 2048, no reply or
+    prompt between them) and return the reassembled data."""
 
     def __init__(self) -> None:
         self.frames = 0
@@ -142,45 +123,29 @@ class IpdReader:
 
     def __call__(self, fd: int, size: int, deadline: float) -> bytes:
         out = bytearray()
-        buf = bytearray()
+
+        def frame(link_id: int, data: bytes) -> None:
+            if link_id != 0 or not 1 <= len(data) <= BLOCK:
+                raise RelayFailed(f"+IPD frame {self.frames + 1} has link {link_id}, "
+                                  f"length {len(data)}")
+            out.extend(data)
+            self.frames += 1
+            self.largest = max(self.largest, len(data))
+
+        def other(line: bytes) -> None:
+            raise RelayFailed(f"not an +IPD frame after frame {self.frames} "
+                              f"({len(out)} data bytes): {line[:40]!r}")
+
+        wire = CipWire(other, lambda: other(b"\r\n>"), frame)
         while len(out) < size:
-            del buf[:self._parse(buf, out)]
-            if len(out) >= size:
-                break
             chunk = read_ready(fd, 1 << 20, deadline)
             if not chunk:
                 break
-            buf += chunk
-        if buf:
-            raise RelayFailed(f"{len(buf)} bytes after frame {self.frames} "
-                              f"({len(out)} data bytes): {bytes(buf[:40])!r}")
+            wire.feed(chunk)
+        if wire.buffer:
+            raise RelayFailed(f"{len(wire.buffer)} bytes after frame {self.frames} "
+                              f"({len(out)} data bytes): {bytes(wire.buffer[:40])!r}")
         return bytes(out)
-
-    def _parse(self, buf: bytearray, out: bytearray) -> int:
-        """Move the complete frames at the start of buf to out; return how
-        many bytes of buf they took."""
-        pos = 0
-        while True:
-            match = IPD_HEADER.match(buf, pos)
-            if match is None:
-                head = bytes(buf[pos:pos + HEADER_MAX])
-                # a frame header cut short by the read is fine; anything else is not
-                digits = head[len(IPD_PREFIX):]
-                if IPD_PREFIX.startswith(head) or (head.startswith(IPD_PREFIX)
-                                                   and digits.isdigit() and len(digits) <= 4):
-                    return pos
-                raise RelayFailed(f"not an +IPD frame after frame {self.frames} "
-                                  f"({len(out)} data bytes): {head!r}")
-            length = int(match[1])
-            if not 1 <= length <= BLOCK:
-                raise RelayFailed(f"+IPD frame {self.frames + 1} has length {length}")
-            end = match.end() + length
-            if end > len(buf):
-                return pos
-            out += buf[match.end():end]
-            self.frames += 1
-            self.largest = max(self.largest, length)
-            pos = end
 
 
 # -- sessions -----------------------------------------------------------------------------
@@ -201,8 +166,8 @@ def bridge_session(mode: str, tmp: str, peer: Peer, sizes: tuple[int, int], time
         "run", "--pty", link, "--dialect", "cip", "--log-level", "warning",
         "--state-dir", os.path.join(tmp, "state")]
     with relay_process(f"at-bridge-{mode}", tmp, argv, link) as relay:
-        announce(relay.proc, link, 20)
-        fd = relay.fd = open_device(link, flush=False)
+        wait_announced(relay.proc, link, 20)
+        fd = relay.fd = open_host(link, flush=False)
         expect_reply(fd, READY, "the greeting")
         command(fd, b"ATE0", b"ATE0\r\n\r\nOK\r\n")  # C1: echoed, then OK
         os.write(fd, b'AT+CIPSTART="TCP","127.0.0.1",%d\r\n' % peer.port)
@@ -224,7 +189,7 @@ def _passthrough(relay: Running, sizes: tuple[int, int],
     command(fd, b"AT+CIPMODE=1", b"OK\r\n")
     command(fd, b"AT+CIPSEND", b"\r\n>")  # C10
     time.sleep(ESCAPE_WAIT)
-    up = uplink(fd, conn, proc.pid, sizes[0], timeout, functools.partial(write_pty, avoid=PLUS))
+    up = uplink(fd, conn, proc.pid, sizes[0], timeout, functools.partial(write_all, avoid=PLUS))
     down = downlink(fd, conn, proc.pid, sizes[1], timeout) if up.ok else NOT_RUN
     problems = _exited(relay)
     if not problems and up.ok and down.ok:
@@ -327,7 +292,7 @@ def main() -> int:
     up_note = (f", framed uplink {framed_up / MIB:g} MiB (--framed-up-mib)"
                if framed_up != size else "")
     print(f"CIP dialect, {args.mib:g} MiB per direction{up_note}; median of {args.runs} runs "
-          f"({time.perf_counter() - started:.0f} s total; CPU resolution {1 / CLK_TCK:g} s)")
+          f"({time.perf_counter() - started:.0f} s total; CPU resolution {1 / CLOCK_TICKS:g} s)")
     header = (f"{'test':20}  {'MiB':>6}  {'socat MiB/s':>11}  {'bridge MiB/s':>12}  "
               f"{'time x':>6}  {'socat cpu':>9}  {'bridge cpu':>10}  {'cpu x':>6}  "
               f"{'of passthr':>10}  {'target':<20}  {'result':>6}")

@@ -8,7 +8,7 @@ A fast generator (plain ``random``) builds mutated inputs: random bytes,
 valid command lines with mutated arguments, counted-payload heads with random
 counts and payloads, transparent bursts with escapes inside, escapes alone and
 near misses, clock advances and links going away, chunked and timed at
-random. They run through tests/fuzz_model.py's ``Harness``: the real
+random. They run through bridge/testing/fuzz_model.py's ``Harness``: the real
 ``Framer`` configured as the dialect configures it, the real argument parsers
 reacting as the dialect does, and a reference model checking every event and
 the state after every drain (the same invariants as tests/test_fuzz_core.py).
@@ -42,10 +42,7 @@ from collections import Counter
 from pathlib import Path
 from queue import Empty
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-from fuzz_model import TICK, Harness, Violation, replay  # noqa: E402
+from bridge.testing.fuzz_model import TICK, Harness, Violation, replay
 
 SESSION_INPUTS = (20, 120)  # inputs per session: uniform in this range
 KEEP = 3  # reproducers saved per distinct failure
@@ -364,10 +361,7 @@ def save(out: Path, dialect: str, seed: int, config: dict, actions: list[tuple],
     path.write_text(
         f'"""at-bridge fuzz reproducer: {dialect}, session seed {seed}.\n\n'
         f"{signature(exc)}\n\nReplay: python {path}\n\"\"\"\n\n"
-        "import sys\n\n"
-        f"sys.path.insert(0, {str(ROOT / 'tests')!r})\n"
-        f"sys.path.insert(0, {str(ROOT)!r})\n\n"
-        "from fuzz_model import replay  # noqa: E402\n\n"
+        "from bridge.testing.fuzz_model import replay\n\n"
         f"CONFIG = {config!r}\n"
         f"ACTIONS = {pprint.pformat(actions, width=100)}\n\n"
         f"replay({dialect!r}, CONFIG, ACTIONS)\n\n"

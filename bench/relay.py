@@ -42,18 +42,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 from _common import (
-    CLK_TCK,
     NOT_RUN,
     Peer,
     Result,
-    announce,
-    bridge_command,
     check_escape,
     downlink,
     expect_reply,
-    open_device,
     ratio,
     relay_process,
     report_failures,
@@ -62,8 +59,11 @@ from _common import (
     socat,
     uplink,
     verdict,
-    write_pty,
 )
+
+from bridge.testing.host import open_host, write_all
+from bridge.testing.procstat import CLOCK_TICKS
+from bridge.testing.spawn import bridge_command, wait_announced, write_config
 
 ESCAPE_WAIT = 0.060  # silence after AT+SKTTT=1 before the first data (> 50 ms)
 HYPHEN = ord("-")
@@ -105,16 +105,14 @@ def session(kind: str, tmp: str, peer: Peer, size: int, timeout: float,
     argv = bridge_cmd + ["run", "--pty", link, "--log-level", "warning"]
     open_link = b"AT+SKTCLIENT=0,127.0.0.1,%d\r\n" % peer.port
     if ca_file:
-        config = os.path.join(tmp, "dut.toml")
-        with open(config, "w") as file:
-            file.write(f'[daemon]\nstate_dir = "{tmp}/state"\nlog_level = "warning"\n'
-                       f'[[port]]\nname = "dut"\ndevice = "pty:{link}"\n'
-                       f'tls_ca_file = "{ca_file}"\n')
-        argv = bridge_cmd + ["run", "--config", config]
+        config = write_config(Path(tmp) / "dut.toml",
+                              {"state_dir": f"{tmp}/state", "log_level": "warning"},
+                              [{"name": "dut", "device": f"pty:{link}", "tls_ca_file": ca_file}])
+        argv = bridge_cmd + ["run", "--config", str(config)]
         open_link = b"AT+SKTCLIENT=2,localhost,%d\r\n" % peer.port
     with relay_process(kind, tmp, argv, link) as relay:
-        announce(relay.proc, link, 20)
-        fd = relay.fd = open_device(link)
+        wait_announced(relay.proc, link, 20)
+        fd = relay.fd = open_host(link, flush=True)
         os.write(fd, open_link)
         relay.conn = peer.accept(10)
         expect_reply(fd, b"\r\n+SKTCLIENT:OK\r\n+SKTCLIENT:con_id=1\r\n", "AT+SKTCLIENT")
@@ -126,7 +124,7 @@ def session(kind: str, tmp: str, peer: Peer, size: int, timeout: float,
 
 def _measure(fd: int, conn: socket.socket, proc: subprocess.Popen, kind: str, size: int,
              timeout: float) -> tuple[Result, Result, list[str]]:
-    up = uplink(fd, conn, proc.pid, size, timeout, functools.partial(write_pty, avoid=HYPHEN))
+    up = uplink(fd, conn, proc.pid, size, timeout, functools.partial(write_all, avoid=HYPHEN))
     down = (downlink(fd, conn, proc.pid, size, timeout) if up.ok
             else NOT_RUN)
     problems = []
@@ -176,7 +174,7 @@ def main() -> int:
     print()
     over = " over TLS" if args.tls else ""
     print(f"transparent relay{over}, {args.mib:g} MiB per direction, median of {args.runs} runs "
-          f"({time.perf_counter() - started:.0f} s total; CPU resolution {1 / CLK_TCK:g} s)")
+          f"({time.perf_counter() - started:.0f} s total; CPU resolution {1 / CLOCK_TICKS:g} s)")
     header = (f"{'direction':9}  {'socat s':>8}  {'bridge s':>8}  {'time x':>6}  "
               f"{'socat cpu':>9}  {'bridge cpu':>10}  {'cpu x':>6}  "
               f"{'time<=' + format(target_time, 'g'):>10}  "

@@ -16,7 +16,10 @@ import sys
 import tempfile
 import time
 
-from _common import announce, bridge_command, expect_reply, open_device, stop, wait_for_link
+from _common import expect_reply
+
+from bridge.testing.host import open_host
+from bridge.testing.spawn import bridge_command, stop, wait_announced, wait_for_path
 
 
 def timed(fd: int, request: bytes, reply: bytes, count: int) -> list[float]:
@@ -50,9 +53,9 @@ def main() -> int:
             "run", "--pty", dut_link, "--dialect", "cip", "--log-level", "error",
             "--state-dir", os.path.join(tmp, "state")], stdout=subprocess.PIPE)
         try:
-            wait_for_link(ref_link, echo, 10)
-            announce(bridge, dut_link, 20)
-            ref, dut = open_device(ref_link), open_device(dut_link, flush=False)
+            wait_for_path(ref_link, echo, 10)
+            wait_announced(bridge, dut_link, 20)
+            ref, dut = open_host(ref_link, flush=True), open_host(dut_link, flush=False)
             os.set_blocking(ref, True)
             os.set_blocking(dut, True)
             expect_reply(dut, b"\r\nready\r\n", "ready")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,10 +21,11 @@ from pathlib import Path
 
 import trio
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-from conftest import Device, Peer  # noqa: E402
-from soak_harness import Tally, cip_framed, noise, skt_framed, transparent  # noqa: E402
+from bridge.testing.procstat import memory_kib
+from bridge.testing.soak_harness import Tally, cip_framed, noise, skt_framed, transparent
+from bridge.testing.spawn import write_config
+from bridge.testing.trio_daemon import Daemon
+from bridge.testing.trio_ends import Device, Peer
 
 # A lost transparent link's stream is dropped until a guard of silence (20 ms)
 # after the host's last byte (README "Behaviour choices"), so a command sent
@@ -33,33 +33,19 @@ from soak_harness import Tally, cip_framed, noise, skt_framed, transparent  # no
 AFTER_LOST_LINK = 0.05
 
 
-def peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 async def soak(args: argparse.Namespace) -> int:
     size = args.mib_per_mode << 20
     rng = random.Random(args.seed)
     tally = Tally()
     with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "soak.toml"
-        config.write_text(f'[daemon]\nstate_dir = "{tmp}/state"\nlog_level = "error"\n'
-                          f'[[port]]\nname = "skt"\ndevice = "pty:{tmp}/skt"\n'
-                          f'bind_address = "127.0.0.1"\n'
-                          f'[[port]]\nname = "cip"\ndevice = "pty:{tmp}/cip"\ndialect = "cip"\n'
-                          f'bind_address = "127.0.0.1"\n')
-        daemon = await trio.lowlevel.open_process(
-            [sys.executable, "-m", "bridge", "run", "--config", str(config)],
-            stdout=subprocess.PIPE)
+        config = write_config(
+            Path(tmp) / "soak.toml", {"state_dir": f"{tmp}/state", "log_level": "error"},
+            [{"name": "skt", "device": f"pty:{tmp}/skt", "bind_address": "127.0.0.1"},
+             {"name": "cip", "device": f"pty:{tmp}/cip", "dialect": "cip",
+              "bind_address": "127.0.0.1"}])
+        daemon = await Daemon.start(config)
         try:
-            assert daemon.stdout is not None
-            with trio.fail_after(10):
-                announced = b""
-                while announced.count(b"\n") < 2:
-                    announced += await daemon.stdout.receive_some(4096)
+            await daemon.wait_ready([f"{tmp}/skt", f"{tmp}/cip"], 10)
             listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
             server_port = listeners[0].socket.getsockname()[1]
             skt, cip = Device(f"{tmp}/skt"), Device(f"{tmp}/cip")
@@ -100,11 +86,10 @@ async def soak(args: argparse.Namespace) -> int:
                 print(f"{mode:24s} {moved / 2**20:10.1f} MiB  SHA-256 equal")
             print(f"total {tally.total / 2**20:.1f} MiB in {elapsed:.1f} s "
                   f"({tally.total / 2**20 / elapsed:.1f} MiB/s); daemon peak RSS "
-                  f"{peak_rss_mib(daemon.pid):.1f} MiB; 0 bytes lost")
+                  f"{memory_kib(daemon.pid, 'VmHWM') / 1024:.1f} MiB; 0 bytes lost")
             return 0
         finally:
-            daemon.terminate()
-            await daemon.wait()
+            await daemon.stop()
 
 
 def main() -> int:

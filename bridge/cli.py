@@ -11,7 +11,7 @@ from pathlib import Path
 import msgspec
 import trio
 
-from . import __version__
+from . import __version__, dialects
 from . import config as config_module
 from . import log as log_module
 from .config import PTY_PREFIX, Config, ConfigError, PortSettings
@@ -27,8 +27,8 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="serve one new pseudo-terminal, or a config's ports")
     run.add_argument("--config", metavar="FILE", help="serve every port of this TOML file")
     run.add_argument("--pty", metavar="LINK", help="symlink the new terminal's slave at LINK")
-    run.add_argument("--dialect", choices=["skt", "cip"],
-                     help="command dialect (default skt)")
+    run.add_argument("--dialect", choices=dialects.NAMES,
+                     help=f"command dialect (default {dialects.DEFAULT})")
     run.add_argument("--state-dir", metavar="DIR", help="persisted settings and certificates")
     run.add_argument("--trace", action="store_true",
                      help="log every byte moved, as hex and as text")
@@ -50,7 +50,7 @@ def _run_config(args: argparse.Namespace) -> Config:
     else:
         name = os.path.basename(args.pty) if args.pty else "pty"
         port = PortSettings(name=name, device=PTY_PREFIX + (args.pty or ""),
-                            dialect=args.dialect or "skt")
+                            dialect=args.dialect or dialects.DEFAULT)
         config = config_module.check(Config(port=[port]))
     overrides = {key: value for key, value in (
         ("state_dir", args.state_dir), ("log_format", args.log_format),

@@ -17,6 +17,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
+from . import dialects
+
 PTY_PREFIX = "pty:"
 TLS_FILES = ("tls_ca_file", "tls_cert_file", "tls_key_file", "tls_server_cert_file",
              "tls_server_key_file")
@@ -48,7 +50,7 @@ class PortSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_o
     #: "pty:PATH" (a new pseudo-terminal whose slave is symlinked at PATH),
     #: "pty:" (a new pseudo-terminal, no link) or a serial device path
     device: Annotated[str, Meta(min_length=1)]
-    dialect: Literal["skt", "cip"] = "skt"
+    dialect: Literal[dialects.NAMES] = dialects.DEFAULT  # type: ignore[valid-type]
     baudrate: Annotated[int, Meta(ge=50, le=4_000_000)] = 115200
     flow_control: Literal["none", "rtscts", "xonxoff"] = "none"
     #: silence around an escape sequence (NOTES G5)

@@ -33,8 +33,9 @@ from .config import (
     pty_link,
     state_directory,
 )
+from .counters import PortCounters
 from .links.link import Link
-from .port import DeviceLost, Port, PortCounters
+from .port import DeviceLost, Port
 from .systemd import Notifier
 from .uart import open_device
 from .uart.claim import ClaimRefused, PtyLinkLock, check_device_free

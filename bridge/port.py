@@ -1,64 +1,50 @@
 """One UART and everything behind it: reader, interpreter, links, writer.
 
-A Port is a nursery that supervises (ARCHITECTURE.md):
+A Port is a nursery that supervises:
 
 1. the UART reader, which queues timestamped chunks for the interpreter;
-2. the interpreter, which feeds the dialect's framer and runs one command at
-   a time (NOTES G4);
+2. the interpreter, which feeds the dialect's framer, runs one command at a
+   time (NOTES G4) and applies each outcome: the reply and the framer's next
+   mode in one step;
 3. one task per open link, started through ``start_link``;
-4. the UART writer, draining one queue of whole frames (NOTES G2).
+4. the UART writer (bridge/output.py), for what the UART does not take at once.
 
-A frame goes straight to the UART when nothing is queued before it and the
-UART takes it whole at once (a reply to a command, usually); only the rest
-waits for the writer. That saves two scheduler passes per reply, and keeps
-the order: while anything is queued, every frame queues behind it.
-
-Both queues are bounded in bytes (uart_buffer): a slow UART blocks whoever
-produces frames (link pumps stop, sockets stop being read); a slow link
-blocks the interpreter, the reader stops, and the UART is no longer read
-(flow control takes over).
+The port runs over any trio Stream: a pty or serial device in the daemon, a
+memory stream in tests. The reader's queue is bounded in bytes
+(uart_buffer): a slow link blocks the interpreter, the reader stops, and the
+UART is no longer read (flow control takes over).
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
 import trio
 
-from .at.events import NEED_DATA
-from .at.framer import Framer, Mode
+from . import dialects
+from .at.commands import EnterTransparent, ExpectPayload, Outcome
+from .at.events import NEED_DATA, CommandLine, Event, LineTooLong, Payload
+from .at.framer import TIMED_MODES, Framer
 from .byte_queue import ByteQueue
 from .config import PortSettings
-from .dialects.cip import CipDialect
-from .dialects.skt import SktDialect
+from .counters import PortCounters
+from .dialects.api import Dialect
 from .links.link import Link
 from .log import traced
+from .output import UartOutput
 from .store import Store
-from .uart.device_stream import DeviceStream
 
-DIALECTS = {"skt": SktDialect, "cip": CipDialect}
 UART_CHUNK = 65536
 COMPLAINTS_PER_SECOND = 5  # line noise must not flood the log
-TIMED_MODES = (Mode.TRANSPARENT, Mode.DRAIN)  # where arrival times decide (G5)
+#: events that are (part of) a command, and so open a reply span (E26)
+COMMAND_EVENTS = (CommandLine, Payload, LineTooLong)
 
 
 class DeviceLost(Exception):
     """The UART ended (EOF) or failed; the port must be reopened."""
-
-
-@dataclass
-class PortCounters:
-    """Bytes and frames moved by a port, kept across reopens (for metrics)."""
-
-    uart_in: int = 0
-    uart_out: int = 0
-    frames_out: int = 0  # unsolicited data frames (+IPD, +SKTREAD) written
-    link_in: int = 0
-    link_out: int = 0
 
 
 class Port:
@@ -70,25 +56,24 @@ class Port:
         self.state_dir = state_dir
         self.store = Store(state_dir / f"{settings.name}.json")
         self.log = structlog.get_logger("bridge.port").bind(port=settings.name)
-        self.output_lock = trio.Lock()
-        self._out = ByteQueue[bytes](settings.uart_buffer)  # frames for the UART writer
+        self.output = UartOutput(settings.uart_buffer, written=self._wrote,
+                                 lost=self._device_lost)
         self._in = ByteQueue[object](settings.uart_buffer)  # UART chunks and link notices
-        self._queued = 0  # frames handed to the writer and not yet written
-        self._uart: DeviceStream | None = None
         self._nursery: trio.Nursery | None = None
         self._lost: DeviceLost | None = None
         self._complaint_window = -1.0
         self._complaints = self._suppressed = 0
-        self.dialect = DIALECTS[settings.dialect](self)
+        self._span_open = False  # the interpreter holds the output for a command (E26)
+        self.dialect: Dialect = dialects.load(settings.dialect)(self)
 
-    async def run(self, uart: DeviceStream) -> None:
+    async def run(self, uart: trio.abc.Stream) -> None:
         """Serve the UART until cancelled; raises DeviceLost if it fails."""
-        self._uart = uart
+        self.output.attach(uart)
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 nursery.start_soon(self._read_uart, uart)
-                nursery.start_soon(self._write_uart, uart)
+                nursery.start_soon(self.output.run_writer, uart)
                 await self.dialect.on_open()
                 nursery.start_soon(self._interpret)
         finally:
@@ -103,7 +88,7 @@ class Port:
         assert self._nursery is not None
         self._nursery.cancel_scope.cancel()
 
-    # -- services for the dialect -----------------------------------------
+    # -- services for the dialect (PortServices) -------------------------------
 
     def complain(self, event: str, **fields: object) -> None:
         """A warning about the host's input, at most COMPLAINTS_PER_SECOND;
@@ -118,27 +103,6 @@ class Port:
             self.log.warning(event, **fields)
         else:
             self._suppressed += 1
-
-    async def send(self, frame: bytes) -> None:
-        """Write one whole frame to the UART, or queue what it does not take
-        now for the writer (waits while the queue is full)."""
-        if not frame:
-            return
-        if not self._queued and self._uart is not None:
-            try:
-                written = self._uart.write_nowait(frame)
-            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                self._device_lost(f"write failed: {exc!r}")
-                await trio.lowlevel.checkpoint()  # raises Cancelled: the port is ending
-                return
-            if written:
-                self._wrote(frame[:written])
-            if written == len(frame):
-                await trio.lowlevel.cancel_shielded_checkpoint()
-                return
-            frame = frame[written:]
-        self._queued += 1
-        await self._out.put(frame, len(frame))
 
     async def notify(self, notice: object) -> None:
         """Hand a link's notice to the interpreter, in order with UART bytes."""
@@ -168,9 +132,9 @@ class Port:
             if link.inbound is not None:
                 link.inbound.end("reset")
 
-    # -- the three port tasks -------------------------------------------------
+    # -- the UART reader ---------------------------------------------------------
 
-    async def _read_uart(self, uart: DeviceStream) -> None:
+    async def _read_uart(self, uart: trio.abc.ReceiveStream) -> None:
         while True:
             try:
                 data = await uart.receive_some(UART_CHUNK)
@@ -183,33 +147,12 @@ class Port:
                 self.log.debug("uart_rx", **traced(data))
             await self._in.put((trio.current_time(), data), len(data))
 
-    async def _write_uart(self, uart: DeviceStream) -> None:
-        while True:
-            frame = await self._out.get()
-            # let the task that queued this frame queue its next ones too: one
-            # write for a burst of +IPD frames instead of one write each
-            await trio.lowlevel.cancel_shielded_checkpoint()
-            parts = [frame]
-            size = len(frame)
-            while size < UART_CHUNK:  # coalesce what is already queued
-                try:
-                    frame = self._out.get_nowait()
-                except trio.WouldBlock:
-                    break
-                parts.append(frame)
-                size += len(frame)
-            data = parts[0] if len(parts) == 1 else b"".join(parts)
-            self._wrote(data)
-            try:
-                await uart.send_all(data)
-            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                return self._device_lost(f"write failed: {exc!r}")
-            self._queued -= len(parts)
-
     def _wrote(self, data: bytes) -> None:
         self.counters.uart_out += len(data)
         if self.trace:
             self.log.debug("uart_tx", **traced(data))
+
+    # -- the interpreter -----------------------------------------------------------
 
     async def _interpret(self) -> None:
         framer = self.dialect.framer
@@ -223,13 +166,9 @@ class Port:
                     pass
             event = framer.next_event(trio.current_time())
             if event is not NEED_DATA:
-                try:
-                    await self.dialect.handle(event)
-                except Exception:
-                    # a bug must not take the port down with it; the host sees no reply
-                    self.log.exception("command_failed", command_event=type(event).__name__)
+                await self._run(event, notices)
             elif notices:
-                await self.dialect.handle_notice(notices.popleft())
+                await self._apply(await self.dialect.handle_notice(notices.popleft()))
             elif self._take_queued(framer, notices):
                 pass  # one chunk at a time in command mode: the framer holds one line
             elif (deadline := framer.deadline()) is None:
@@ -237,6 +176,74 @@ class Port:
             else:
                 with trio.move_on_at(deadline):
                     self._take(await self._in.get(), framer, notices)
+
+    async def _run(self, event: Event, notices: deque[object]) -> None:
+        """One event: a command's echo, its handler, its outcome."""
+        dialect = self.dialect
+        if dialect.holds_reply_span and isinstance(event, COMMAND_EVENTS) \
+                and not self._span_open:
+            await self.output.lock.acquire()
+            self._span_open = True
+        try:
+            if isinstance(event, CommandLine):
+                await self.output.send(dialect.echo(event.line))
+                if dialect.busy_reply(event.line) is not None:
+                    outcome = await self._while_answering_busy(event, notices)
+                else:
+                    outcome = await dialect.handle(event)
+            else:
+                outcome = await dialect.handle(event)
+        except Exception:
+            # a bug must not take the port down with it; the host sees no reply
+            self.log.exception("command_failed", command_event=type(event).__name__)
+            outcome = Outcome()
+        await self._apply(outcome)
+
+    async def _while_answering_busy(self, event: Event,
+                                    notices: deque[object]) -> Outcome:
+        """Run the command in a task of its own while every line that comes
+        meanwhile gets the dialect's busy answer (ESP-AT E5)."""
+        framer, dialect = self.dialect.framer, self.dialect
+        outcome: list[Outcome] = []
+
+        async def command(cancel: trio.CancelScope) -> None:
+            outcome.append(await dialect.handle(event))
+            cancel.cancel()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(command, nursery.cancel_scope)
+            while True:
+                late = framer.next_event(trio.current_time())
+                if late is NEED_DATA:
+                    self._take(await self._in.get(), framer, notices)
+                elif isinstance(late, CommandLine | LineTooLong):
+                    line = late.line if isinstance(late, CommandLine) else b""
+                    await self.output.send(dialect.busy_reply(line) or b"")
+        return outcome[0]
+
+    async def _apply(self, outcome: Outcome) -> None:
+        """Write the reply and switch the framer in one step, under the
+        output lock; a command's span ends with its final reply."""
+        output = self.output
+        if not self._span_open:
+            if outcome.reply == b"" and outcome.commit is None and outcome.then is None:
+                return  # nothing to write (transparent data): no need to wait for the lock
+            await output.lock.acquire()
+        try:
+            if outcome.commit is not None:
+                outcome.commit()
+            await output.send(outcome.reply)
+            then = outcome.then
+            if isinstance(then, ExpectPayload):
+                self.dialect.framer.expect_payload(then.size, then.terminator)
+            elif isinstance(then, EnterTransparent):
+                self.dialect.framer.enter_transparent(trio.current_time())
+        finally:
+            if not (self._span_open and isinstance(outcome.then, ExpectPayload)):
+                self._span_open = False
+                output.lock.release()
+                if outcome.reply and outcome.final and self.dialect.reply_gap:
+                    output.quiet_until = trio.current_time() + self.dialect.reply_gap
 
     def _take_queued(self, framer: Framer, notices: deque[object]) -> bool:
         try:

@@ -1,4 +1,4 @@
-"""Argument forms of AT+CIPSTART / AT+CIPSEND / AT+CIPCLOSE (bridge/at/cip_args.py).
+"""Argument forms of AT+CIPSTART / AT+CIPSEND / AT+CIPCLOSE (bridge/dialects/cip/args.py).
 
 NOTES items: C2 (link ids 0..5; AT+CIPCLOSE=<id>, =5 for all, bare for link 0),
 C3 (the link id leads iff CIPMUX=1; with CIPMUX=0 it is omitted and, if given,
@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bridge.at.args import ArgError, parse_command, split_args
-from bridge.at.cip_args import (
+from bridge.dialects.cip.args import (
     DTLS,
     MAX_SEND,
     TCP,

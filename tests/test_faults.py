@@ -23,6 +23,8 @@ from conftest import (
 )
 from test_cli import running
 
+from bridge.testing.procstat import memory_kib
+
 OK = b"OK\r\n"
 
 
@@ -144,13 +146,6 @@ async def test_ten_thousand_connect_close_cycles_leak_nothing(start_port: StartP
     assert trio.lowlevel.current_statistics().tasks_living == tasks
 
 
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise AssertionError("no VmRSS")
-
-
 async def test_stalled_peer_keeps_daemon_memory_flat(tmp_path: Path,
                                                      tcp_server: TcpServer) -> None:
     """A peer that stops reading: the daemon's memory stays flat while the
@@ -167,7 +162,7 @@ async def test_stalled_peer_keeps_daemon_memory_flat(tmp_path: Path,
         peer.stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
         await device.command(b"AT+SKTTT=1", b"\r\n+SKTTT:OK\r\n")
         await trio.sleep(0.05)
-        before = rss_kib(pid)
+        before = memory_kib(pid)
         data = os.urandom(64 << 20)
         sent = 0
         peak = before
@@ -178,8 +173,8 @@ async def test_stalled_peer_keeps_daemon_memory_flat(tmp_path: Path,
                 break
             sent += 4096
             if sent % (1 << 20) == 0:
-                peak = max(peak, rss_kib(pid))
-        peak = max(peak, rss_kib(pid))
+                peak = max(peak, memory_kib(pid))
+        peak = max(peak, memory_kib(pid))
         assert sent < len(data), "the UART was never back-pressured"
         # bounded by uart_buffer and one link buffer, not by what was sent
         assert peak - before < 16 * 1024, (before, peak, sent)
@@ -241,16 +236,16 @@ async def test_line_noise_keeps_memory_flat_and_backpressures(tmp_path: Path) ->
     answers at once when the noise stops."""
     import random
 
-    from soak_harness import noise
+    from bridge.testing.soak_harness import noise
 
     link = tmp_path / "uart"
     async with running(tmp_path, "--pty", str(link), "--dialect", "cip") as bridge:
         assert await bridge.line() == str(link)
         device = Device(str(link))
         await device.expect(b"\r\nready\r\n")
-        before = rss_kib(bridge.process.pid)
+        before = memory_kib(bridge.process.pid)
         sent = await noise(device, 3.0, random.Random(5))
-        grown = rss_kib(bridge.process.pid) - before
+        grown = memory_kib(bridge.process.pid) - before
         assert grown < 8 * 1024, (sent, grown)
         await device.send(b"ATE0\r\n")
         # what is queued is bounded (uart_buffer bytes): it is answered quickly

@@ -12,7 +12,7 @@ include CR, LF, NUL, colons and ``AT+``, transparent bursts (with ``----`` /
 arbitrary chunking (fed as the port feeds: drained after each chunk, or in
 one batch after a busy spell) and clock advances.
 
-The oracle is tests/fuzz_model.py (shared with bench/fuzz.py). After every
+The oracle is bridge/testing/fuzz_model.py (shared with bench/fuzz.py). After every
 event and every drain it checks: no exception but the parsers' documented
 ArgError; each Payload is exactly the bytes declared for it (S5, C9, G3, G7);
 command lines out are the lines in, without empty ones, an over-long one
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import os
 
-from fuzz_model import TICK, Harness
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -41,6 +40,7 @@ from hypothesis.stateful import (
 
 from bridge.at.events import NEED_DATA, CommandLine, EscapeSeen, TransparentData
 from bridge.at.framer import Framer
+from bridge.testing.fuzz_model import TICK, Harness
 
 #: Without a shrink phase: shrinking these machines can take minutes (hypothesis
 #: stops at 5), which a failing suite should not. Set AT_BRIDGE_FUZZ_SHRINK=1 to

@@ -25,7 +25,7 @@ from bridge.loadtest.check import DatagramCheck, StreamCheck
 from bridge.loadtest.options import Options, OptionsError
 from bridge.loadtest.run import run
 from bridge.loadtest.stats import Stats
-from bridge.loadtest.wire import CipWire, SktWire
+from bridge.testing.wire import CipWire, SktWire
 
 RUN_WITHIN = 30.0  # seconds one small run may take on a loaded 2-core machine
 

@@ -1,11 +1,10 @@
-"""Port.send writes a frame on the spot only when nothing is queued before it
+"""The port's output writes a frame on the spot only when nothing is queued before it
 (NOTES G2: whole frames, in order). A real pty as the UART; the host side is
 read synchronously so the writer task gets no chance to run in between."""
 
 from __future__ import annotations
 
 import os
-import tty
 from pathlib import Path
 
 import trio
@@ -13,6 +12,7 @@ import trio.testing
 
 from bridge.config import PortSettings
 from bridge.port import Port
+from bridge.testing.host import open_host
 from bridge.uart.pty import open_pty
 
 
@@ -31,17 +31,16 @@ async def test_a_frame_waits_behind_queued_ones_even_when_the_uart_has_room(
     port = Port(settings, state_dir=tmp_path)
     big = os.urandom(256 * 1024)  # more than a pty takes at once
     async with open_pty(None) as (uart, path):
-        host = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
-        tty.setraw(host)
+        host = open_host(path, flush=True)
         try:
             with trio.fail_after(10):
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(port.run, uart)
                     await trio.testing.wait_all_tasks_blocked()
-                    await port.send(big)  # part written now, the rest queued
+                    await port.output.send(big)  # part written now, the rest queued
                     first = read_available(host)  # room again, writer not run yet
                     assert 0 < len(first) < len(big)
-                    await port.send(b"\r\nREPLY\r\n")  # must not overtake the rest
+                    await port.output.send(b"\r\nREPLY\r\n")  # must not overtake the rest
                     expected = big[len(first):] + b"\r\nREPLY\r\n"
                     rest = b""
                     while len(rest) < len(expected):

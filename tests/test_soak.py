@@ -6,7 +6,8 @@ from __future__ import annotations
 import random
 
 from conftest import StartPort, TcpServer
-from soak_harness import Tally, cip_framed, noise, skt_framed, transparent
+
+from bridge.testing.soak_harness import Tally, cip_framed, noise, skt_framed, transparent
 
 SIZE = 1 << 20  # per mode and direction
 

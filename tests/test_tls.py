@@ -300,12 +300,15 @@ async def test_cipsslcpsk_forms(start_port: StartPort, certs: Certificates) -> N
     await device.command(b"AT+CIPMUX=1", OK)
     await device.command(b'AT+CIPSSLCPSK=5,"all","every"', OK)
     await device.command(b'AT+CIPSSLCPSK=6,"x","y"', ERROR)
+    # C15: id 5 sets the key for every link, replacing the keys set per link before it
+    await device.command(b"AT+CIPSSLCPSK?", b'+CIPSSLCPSK:5,"all","every"\r\nOK\r\n')
+    await device.command(b'AT+CIPSSLCPSK=1,"one","id1"', OK)
     await device.command(b"AT+CIPSSLCPSK?",
-                         b'+CIPSSLCPSK:0,"key0","id0"\r\n+CIPSSLCPSK:5,"all","every"\r\nOK\r\n')
+                         b'+CIPSSLCPSK:1,"one","id1"\r\n+CIPSSLCPSK:5,"all","every"\r\nOK\r\n')
     await device.command(b"AT+RST", b"OK\r\n\r\nready\r\n")
     await device.command(b"ATE0", b"ATE0\r\n\r\nOK\r\n")
     await device.command(b"AT+CIPSSLCPSK?",
-                         b'+CIPSSLCPSK:0,"key0","id0"\r\n+CIPSSLCPSK:5,"all","every"\r\nOK\r\n')
+                         b'+CIPSSLCPSK:1,"one","id1"\r\n+CIPSSLCPSK:5,"all","every"\r\nOK\r\n')
 
 
 @pytest.mark.parametrize("version", ["-tls1_2", "-tls1_3"])
@@ -326,6 +329,23 @@ async def test_cip_tls_with_psk(start_port: StartPort, certs: Certificates,
     await device.expect(b"SEND OK\r\n")
     await server.send(b"ok\n")
     await device.expect(b"\r\n+IPD(0),3:ok\n")
+
+
+async def test_cip_psk_for_every_link_replaces_a_links_own_key(
+        start_port: StartPort, certs: Certificates, peers: list[trio.Process]) -> None:
+    """C15: after AT+CIPSSLCPSK=5,... every link uses that key, even one that
+    had a (wrong) key of its own before it: its TLS-PSK handshake succeeds."""
+    device = await cip_port(start_port, certs)
+    port = free_port()
+    server = await s_server(peers, port, "-tls1_2", *psk_options())
+    await device.command(b"AT+CIPMUX=1", OK)
+    await device.command(b'AT+CIPSSLCPSK=2,"wrong-key","%s"' % PSK_IDENTITY, OK)
+    await device.command(b'AT+CIPSSLCPSK=5,"%s","%s"' % (PSK_KEY, PSK_IDENTITY), OK)
+    await device.command(b'AT+CIPSTART=2,"TLS","127.0.0.1",%d' % port, b"2,CONNECT\r\nOK\r\n")
+    await device.command(b"AT+CIPSEND=2,4", b"\r\n>")
+    await device.send(b"psk\n")
+    await server.expect(b"psk\n")
+    await device.expect(b"SEND OK\r\n")
 
 
 async def test_cip_dtls_with_psk(start_port: StartPort, certs: Certificates,

@@ -51,17 +51,28 @@ def parse_command(line: bytes) -> Command | None:
     return Command(name=name, op=op, args=args, extended=bool(plus))
 
 
-def split_args(text: str) -> list[str]:
+ESCAPABLE = frozenset(',"\\')  # ESP-AT: what a backslash escapes in a quoted string
+
+
+def split_args(text: str, *, escapes: bool = False) -> list[str]:
     """Split on commas outside double quotes; spaces around items are dropped.
 
-    An empty text has no arguments; ``a,`` has two, the second empty.
+    An empty text has no arguments; ``a,`` has two, the second empty. With
+    ``escapes`` (ESP-AT), ``\\,`` ``\\"`` and ``\\\\`` inside quotes stand for the
+    character after the backslash: the token keeps its quotes and holds the
+    unescaped text, so ``unquote`` gives the string the host meant.
     """
     if not text.strip():
         return []
     items: list[str] = []
     current: list[str] = []
     quoted = False
-    for char in text:
+    chars = iter(text)
+    for char in chars:
+        if char == "\\" and quoted and escapes:
+            following = next(chars, "")
+            current.append(following if following in ESCAPABLE else char + following)
+            continue
         if char == '"':
             quoted = not quoted
         if char == "," and not quoted:
@@ -122,39 +133,70 @@ def unquote(token: str) -> str:
     return token
 
 
+class _NoDefault:
+    def __repr__(self) -> str:
+        return "NO_DEFAULT"
+
+
+NO_DEFAULT: Any = _NoDefault()
+
+
 @dataclass(frozen=True, slots=True)
 class Param:
     """One argument: how to parse it and the error number when it does not fit.
 
     A token that is not a number at all where one is due gets the signature's
-    ``count_error`` (the specs' "error parameter"), not ``error``.
+    ``count_error`` (the specs' "error parameter"), not ``error``. An
+    optional parameter with a ``default`` takes it when it is omitted (or,
+    where the signature allows it, left empty).
     """
 
     parse: Callable[[str], Any]
-    error: int
+    error: int = 0
+    default: Any = NO_DEFAULT
 
 
 @dataclass(frozen=True, slots=True)
 class Signature:
-    """The arguments a command takes; ``optional`` ones come after the required."""
+    """The arguments a command takes; ``optional`` ones come after the required.
 
-    required: tuple[Param, ...]
+    ``all_or_none``: the optional parameters come all or none, as in the SKT
+    spec's bracket forms; otherwise any leading part of them may be given
+    (ESP-AT). ``empty_optional``: an optional parameter may be left empty
+    between commas and takes its default (ESP-AT, ``AT+CWJAP="a","b",,1``).
+    """
+
+    required: tuple[Param, ...] = ()
     optional: tuple[Param, ...] = ()
     count_error: int = 1
+    all_or_none: bool = True
+    empty_optional: bool = False
 
     def bind(self, tokens: Sequence[str]) -> list[Any]:
-        """Parse tokens into values, or raise ArgError with the spec's number.
-
-        Optional parameters come all or none, as in the specs' bracket forms.
-        """
-        if len(tokens) not in (len(self.required), len(self.required) + len(self.optional)):
+        """Parse tokens into values, or raise ArgError with the spec's number."""
+        fewest, most = len(self.required), len(self.required) + len(self.optional)
+        if not (len(tokens) in (fewest, most) if self.all_or_none
+                else fewest <= len(tokens) <= most):
             raise ArgError(self.count_error, f"{len(tokens)} arguments")
         values = []
-        for param, token in zip(self.required + self.optional, tokens, strict=False):
+        for index, param in enumerate(self.required + self.optional):
+            if index >= len(tokens) or (not tokens[index] and index >= fewest
+                                        and self.empty_optional):
+                if param.default is NO_DEFAULT:
+                    if index >= len(tokens):
+                        break
+                    raise ArgError(param.error, f"argument {index + 1} is empty")
+                values.append(param.default)
+                continue
             try:
-                values.append(param.parse(token))
+                values.append(param.parse(tokens[index]))
             except NotANumber as exc:
                 raise ArgError(self.count_error, str(exc)) from None
             except ValueError as exc:
                 raise ArgError(param.error, str(exc)) from None
         return values
+
+
+def exactly(*parsers: Callable[[str], Any]) -> Signature:
+    """One token per parser, no error numbers (the dialect's word says it)."""
+    return Signature(tuple(Param(parse) for parse in parsers), count_error=0)

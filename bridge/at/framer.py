@@ -5,23 +5,11 @@ pull events with ``next_event(now)`` until it returns ``NEED_DATA``. The
 caller owns the I/O and the clock; ``deadline()`` says when to call
 ``next_event`` again if no bytes arrive (escape guard times).
 
-Modes and what moves between them:
-
-=========== ============================== ===========
-mode        event / call                   next mode
-=========== ============================== ===========
-COMMAND     line end -> CommandLine        COMMAND
-COMMAND     colon command -> CommandHead   DISCARD
-COMMAND     line over limit                DISCARD (reported)
-DISCARD     line end (reported: LineTooLong) COMMAND
-COMMAND,    expect_payload(n)              PAYLOAD
-DISCARD
-PAYLOAD     n bytes -> Payload             COMMAND
-COMMAND     enter_transparent(now)         TRANSPARENT
-TRANSPARENT escape alone -> EscapeSeen     COMMAND
-TRANSPARENT leave_transparent()            DRAIN
-DRAIN       guard of silence               COMMAND
-=========== ============================== ===========
+The framer is always in one ``Mode``; ``TRANSITIONS`` below is the whole
+table of moves, and ``_move`` is the one place that changes the mode (it
+refuses a move the table does not have). One condition crosses every mode
+and is kept apart: an LF right after the CR that ended a line belongs to
+that line end (G1), whatever mode the line's command switched to.
 """
 
 from __future__ import annotations
@@ -45,6 +33,8 @@ from .events import (
 CR = 0x0D
 LF = 0x0A
 COLON = 0x3A
+BACKSLASH = 0x5C
+ZERO = 0x30
 
 
 @dataclass(frozen=True)
@@ -73,8 +63,8 @@ class Escape:
 SKT_ESCAPE = Escape(b"----", max_gap=None, trailers=(b"\r", b"\n", b"\r\n"))
 
 
-def cip_escape(guard: float) -> Escape:
-    """CIP ``+++``: its bytes no further apart than the guard (ESP-AT's rule, G5)."""
+def plus_escape(guard: float) -> Escape:
+    """``+++``: its bytes no further apart than the guard (ESP-AT's rule, G5)."""
     return Escape(b"+++", max_gap=guard)
 
 
@@ -89,11 +79,52 @@ class Packing:
 
 
 class Mode(enum.Enum):
-    COMMAND = "command"
-    DISCARD = "discard"
-    PAYLOAD = "payload"
-    TRANSPARENT = "transparent"
-    DRAIN = "drain"
+    COMMAND = "command"  # lines
+    SKIP_LINE = "skip line"  # the rest of a colon command's line, silently (G7)
+    TOO_LONG = "too long"  # the rest of an over-long line, reported at its end (G1)
+    PAYLOAD = "payload"  # a command's counted bytes (G3, G7)
+    TRANSPARENT = "transparent"  # link data until the escape (G5)
+    ESCAPED = "escaped"  # the escape was seen: the data before it, then EscapeSeen
+    DRAIN = "drain"  # a lost link's stream, dropped until a guard of silence
+
+
+class Move(enum.Enum):
+    """What makes the framer change mode."""
+
+    HEAD = "a colon command's head was framed"
+    OVERFLOW = "a line passed the limit"
+    LINE_END = "the discarded line ended"
+    EXPECT_PAYLOAD = "the dialect expects a payload"
+    PAYLOAD_DONE = "the payload is complete"
+    ENTER = "the dialect entered transparent mode"
+    ESCAPE_SEEN = "the escape stood alone (decided by silence)"
+    ESCAPE_FOLLOWED = "bytes after a guard of silence confirmed the escape"
+    ESCAPE_REPORTED = "the data before the escape is out, then EscapeSeen"
+    LEAVE = "the dialect left transparent mode (the link went away)"
+    SILENCE = "a guard of silence ended the drain"
+
+
+TRANSITIONS: dict[tuple[Mode, Move], Mode] = {
+    (Mode.COMMAND, Move.HEAD): Mode.SKIP_LINE,
+    (Mode.COMMAND, Move.OVERFLOW): Mode.TOO_LONG,
+    (Mode.SKIP_LINE, Move.LINE_END): Mode.COMMAND,
+    (Mode.TOO_LONG, Move.LINE_END): Mode.COMMAND,
+    (Mode.COMMAND, Move.EXPECT_PAYLOAD): Mode.PAYLOAD,
+    (Mode.SKIP_LINE, Move.EXPECT_PAYLOAD): Mode.PAYLOAD,
+    (Mode.PAYLOAD, Move.PAYLOAD_DONE): Mode.COMMAND,
+    (Mode.COMMAND, Move.ENTER): Mode.TRANSPARENT,
+    (Mode.TRANSPARENT, Move.ESCAPE_SEEN): Mode.COMMAND,
+    (Mode.TRANSPARENT, Move.ESCAPE_FOLLOWED): Mode.ESCAPED,
+    (Mode.ESCAPED, Move.ESCAPE_REPORTED): Mode.COMMAND,
+    (Mode.TRANSPARENT, Move.LEAVE): Mode.DRAIN,
+    (Mode.ESCAPED, Move.LEAVE): Mode.COMMAND,  # the escape came first: commands follow
+    (Mode.DRAIN, Move.SILENCE): Mode.COMMAND,
+}
+
+#: modes whose bytes are buffered as commands (ESCAPED: the bytes after the escape)
+BUFFERING = (Mode.COMMAND, Mode.SKIP_LINE, Mode.TOO_LONG, Mode.PAYLOAD, Mode.ESCAPED)
+#: modes where the arrival times of queued bytes decide (G5): feed them all at once
+TIMED_MODES = (Mode.TRANSPARENT, Mode.DRAIN)
 
 
 class Framer:
@@ -117,16 +148,16 @@ class Framer:
         self._buf = bytearray()
         self._pos = 0  # start of unconsumed bytes in _buf
         self._scan = 0  # where the line-end search resumes: no rescans (h11)
-        self._skip_lf = False
-        self._report_discard = False
-        self._payload_left = 0
+        self._skip_lf = False  # a CR ended the last line; an LF next belongs to it
+        self._payload_left = 0  # UART bytes the payload may still take
         self._payload = bytearray()
+        self._terminator: bytes | None = None
+        self._terminator_scan = 0  # where the search for the terminator resumes
         self._ready: list[bytes] = []  # transparent bytes known to be data
         self._held = b""  # transparent bytes that may be the escape
         self._held_quiet_starts: list[int] = []  # offsets in _held that followed silence
-        self._escaped = False  # the held escape was confirmed by later bytes' arrival
-        self._last_rx = 0.0
-        self._mode_fresh = False
+        # the latest byte's arrival; -inf at a mode's start, which counts as silence (G5)
+        self._last_rx = float("-inf")
         #: bytes dropped because the link they were meant for went away
         self.drained = 0
         self._mode_start = 0.0
@@ -134,6 +165,12 @@ class Framer:
         # behind AT+SKTTT / AT+CIPSEND keep their own arrival times (G5)
         self._arrivals: list[tuple[int, float]] = []
         self._base = 0  # absolute offset of _buf[0]
+
+    def _move(self, move: Move) -> None:
+        try:
+            self.mode = TRANSITIONS[(self.mode, move)]
+        except KeyError:
+            raise RuntimeError(f"the framer cannot move from {self.mode} on {move}") from None
 
     # -- input -------------------------------------------------------------
 
@@ -147,33 +184,35 @@ class Framer:
             return
         if self.mode is Mode.TRANSPARENT:
             self._transparent_bytes(data, now)
-        elif self.mode is Mode.DRAIN and now < self._drain_until():
-            self.drained += len(data)  # still the stream meant for the lost link
-            self._last_rx = now
-        else:
-            if self.mode is Mode.DRAIN:
-                self.mode = Mode.COMMAND
-            self._buffer(data, now)
-            self._last_rx = now
+            return
+        if self.mode is Mode.DRAIN:
+            if now < self._drain_until():
+                self.drained += len(data)  # still the stream meant for the lost link
+                self._last_rx = now
+                return
+            self._move(Move.SILENCE)
+        self._buffer(data, now)
+        self._last_rx = now
 
     # -- caller-driven switches (the dialect knows what a command means) ----
 
-    def expect_payload(self, size: int) -> None:
-        """The next ``size`` bytes are data for the command just framed."""
-        if size <= 0 or self.mode not in (Mode.COMMAND, Mode.DISCARD):
-            raise RuntimeError(f"cannot expect {size} payload bytes in {self.mode}")
-        self.mode = Mode.PAYLOAD
-        self._report_discard = False
+    def expect_payload(self, size: int, terminator: bytes | None = None) -> None:
+        """The next ``size`` bytes are data for the command just framed; with
+        a ``terminator`` (``\\0``, ESP-AT's CIPSENDEX) the data ends there if it
+        comes first, and a backslash before it makes it data."""
+        if size <= 0:
+            raise RuntimeError(f"cannot expect {size} payload bytes")
+        self._move(Move.EXPECT_PAYLOAD)
         self._payload_left = size
         self._payload.clear()
+        self._terminator = terminator
+        self._terminator_scan = 0
 
     def enter_transparent(self, now: float) -> None:
         """From now on UART bytes are link data until the escape (G5)."""
-        if self.mode is not Mode.COMMAND:
-            raise RuntimeError(f"cannot enter transparent mode from {self.mode}")
-        self.mode = Mode.TRANSPARENT
-        self._mode_fresh = True
+        self._move(Move.ENTER)
         self._mode_start = now
+        self._last_rx = float("-inf")
         # bytes already buffered are link data, each piece with its own arrival
         start = self._base + self._pos
         leftover = bytes(self._buf[self._pos :])
@@ -203,11 +242,8 @@ class Framer:
         dropped = sum(map(len, self._ready)) + len(self._held)
         self._ready.clear()
         self._hold(b"", [])
-        if self._escaped:  # the escape came first: what follows is commands
-            self._escaped = False
-            self.mode = Mode.COMMAND
-        elif self.mode is Mode.TRANSPARENT:
-            self.mode = Mode.DRAIN
+        if self.mode in (Mode.TRANSPARENT, Mode.ESCAPED):
+            self._move(Move.LEAVE)
         self.drained += dropped
         return dropped
 
@@ -228,19 +264,21 @@ class Framer:
 
     def next_event(self, now: float) -> Event | NeedData:
         while True:
-            if self.mode is Mode.DRAIN:
+            mode = self.mode
+            if mode is Mode.DRAIN:
                 if now < self._drain_until():
                     return NEED_DATA
-                self.mode = Mode.COMMAND
-            if self.mode is Mode.TRANSPARENT or self._ready or self._escaped:
+                self._move(Move.SILENCE)
+                continue
+            if mode is Mode.TRANSPARENT or mode is Mode.ESCAPED:
                 # data and an escape found while feeding come out first, in order
                 return self._transparent_event(now)
-            if self.mode is Mode.PAYLOAD:
+            if mode is Mode.PAYLOAD:
                 event = self._payload_event()
-            elif self.mode is Mode.DISCARD:
-                event = self._discard_event()
-            else:
+            elif mode is Mode.COMMAND:
                 event = self._line_event()
+            else:
+                event = self._discard_event()
             if event is NEED_DATA:
                 self._compact()
             if event is not None:
@@ -255,7 +293,7 @@ class Framer:
             if match is None:
                 if len(buf) - self._pos > self.line_limit:
                     self._pos = self._scan = len(buf)
-                    self._start_discard(report=True)
+                    self._move(Move.OVERFLOW)
                     return None
                 self._scan = len(buf)
                 return NEED_DATA
@@ -267,9 +305,9 @@ class Framer:
                 line = bytes(buf[self._pos : end])
                 self._pos = self._scan = end + 1
                 if len(line) > self.line_limit:
-                    self._start_discard(report=True)
+                    self._move(Move.OVERFLOW)
                     return None
-                self._start_discard(report=False)
+                self._move(Move.HEAD)
                 return CommandHead(line)
             line = bytes(buf[self._pos : end])
             self._consume_line_end(end)
@@ -289,10 +327,6 @@ class Framer:
                 self._skip_lf = True
         self._pos = self._scan = after
 
-    def _start_discard(self, *, report: bool) -> None:
-        self.mode = Mode.DISCARD
-        self._report_discard = report
-
     def _discard_event(self) -> Event | NeedData | None:
         match = self._any_line_end.search(self._buf, self._pos)
         if match is None:
@@ -302,11 +336,9 @@ class Framer:
             self._pos = self._scan = 0
             return NEED_DATA
         self._consume_line_end(match.start())
-        self.mode = Mode.COMMAND
-        if self._report_discard:
-            self._report_discard = False
-            return LineTooLong()
-        return None
+        reported = self.mode is Mode.TOO_LONG
+        self._move(Move.LINE_END)
+        return LineTooLong() if reported else None
 
     def _payload_event(self) -> Event | NeedData:
         take = min(self._payload_left, len(self._buf) - self._pos)
@@ -314,11 +346,46 @@ class Framer:
         self._pos += take
         self._scan = self._pos
         self._payload_left -= take
+        if self._terminator is not None and self._found_terminator():
+            return self._payload_done()
         if self._payload_left:
             return NEED_DATA
-        self.mode = Mode.COMMAND
+        return self._payload_done()
+
+    def _found_terminator(self) -> bool:
+        """Whether the payload ends at ``\\0`` (ESP-AT CIPSENDEX, E22); if so,
+        the bytes after it go back to the buffer as commands.
+
+        ``_payload`` holds the UART bytes as they came; ``\\\\0`` there is data
+        (``\\0``, unescaped in ``_payload_done``). A backslash whose next bytes
+        have not come yet waits for them, unless the count is reached."""
+        raw = self._payload
+        index = self._terminator_scan
+        while (index := raw.find(BACKSLASH, index)) >= 0:
+            following = raw[index + 1 : index + 3]
+            if following[:1] == b"0":
+                rest = len(raw) - index - 2  # all of it came in this call: still buffered
+                del raw[index:]
+                self._pos -= rest
+                self._scan = self._pos
+                self._payload_left = 0
+                return True
+            if following == b"\\0":
+                index += 3
+            elif self._payload_left and (not following or following == b"\\"):
+                break  # `\\` or `\\\\` at the end: the next byte decides
+            else:
+                index += 1
+        self._terminator_scan = len(raw) if index < 0 else index
+        return False
+
+    def _payload_done(self) -> Payload:
+        self._move(Move.PAYLOAD_DONE)
         data = bytes(self._payload)
         self._payload.clear()
+        if self._terminator is not None:
+            data = data.replace(b"\\\\0", b"\\0")
+            self._terminator = None
         return Payload(data)
 
     def _buffer(self, data: bytes, arrival: float) -> None:
@@ -349,13 +416,11 @@ class Framer:
         self._held_quiet_starts = quiet_starts
 
     def _transparent_bytes(self, data: bytes, now: float) -> None:
-        quiet = self._mode_fresh or now >= self._silent_from()
-        self._mode_fresh = False
+        quiet = now >= self._silent_from()
         if self._held and quiet and self.escape.is_complete(self._held):
             # the escape had its silence after it before these bytes came (G5)
             self._hold(b"", [])
-            self._escaped = True
-            self.mode = Mode.COMMAND
+            self._move(Move.ESCAPE_FOLLOWED)
             self._last_rx = now
             self._buffer(data, now)
             return
@@ -381,11 +446,12 @@ class Framer:
         self._hold(b"", [])
 
     def _transparent_event(self, now: float) -> Event | NeedData:
+        escaped = self.mode is Mode.ESCAPED
         if self._ready:
             data = self._ready[0] if len(self._ready) == 1 else b"".join(self._ready)
             self._ready.clear()
             packing = self.packing
-            if packing is None or self._escaped or self._held \
+            if packing is None or escaped or self._held \
                     or now >= self._last_rx + packing.quiet:
                 return TransparentData(data)
             whole = len(data) - len(data) % packing.size
@@ -394,13 +460,13 @@ class Framer:
             if whole:
                 return TransparentData(data[:whole])
             return NEED_DATA
-        if self._escaped:
-            self._escaped = False
+        if escaped:
+            self._move(Move.ESCAPE_REPORTED)
             return EscapeSeen()
         if self._held and now >= self._silent_from():
             if self.escape.is_complete(self._held):
                 self._hold(b"", [])
-                self.mode = Mode.COMMAND
+                self._move(Move.ESCAPE_SEEN)
                 return EscapeSeen()
             if self.escape.max_gap is not None:
                 data = self._held

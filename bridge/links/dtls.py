@@ -7,11 +7,11 @@ import socket
 import trio
 from OpenSSL import SSL
 
+from ..net.errors import SendError
 from ..net.resolve import Resolve, resolve
 from ..net.tls import HandshakeError, describe
-from .errors import SendError
 from .inbound import Address, Inbound
-from .link import Link
+from .link import Link, Proto, Role
 from .sockets import bind, new_socket
 
 
@@ -22,7 +22,7 @@ class DtlsLink(Link):
     def __init__(self, endpoint: trio.DTLSEndpoint, channel: trio.DTLSChannel,
                  remote: Address, *, inbound_capacity: int) -> None:
         local = endpoint.socket.getsockname()
-        super().__init__(role="client", proto="dtls", local=(local[0], local[1]),
+        super().__init__(role=Role.CLIENT, proto=Proto.DTLS, local=(local[0], local[1]),
                          remote=remote, fileno=endpoint.socket.fileno(),
                          inbound=Inbound(inbound_capacity, datagrams=True))
         self.endpoint = endpoint

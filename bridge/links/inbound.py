@@ -21,6 +21,7 @@ class Inbound:
         self.datagrams = datagrams
         self.size = 0
         self.ended: str | None = None  # why no more data will come: "closed" or "reset"
+        self.arrivals = 0  # chunks put so far: a passive-mode notice follows an arrival
         self._chunks: deque[tuple[bytes, Address | None]] = deque()
         self._changed = trio.lowlevel.ParkingLot()
 
@@ -32,6 +33,7 @@ class Inbound:
             await self._changed.park()
         self._chunks.append((data, source))
         self.size += len(data)
+        self.arrivals += 1
         self.wake()
 
     def take(self, limit: int) -> tuple[bytes, Address | None] | None:

@@ -7,18 +7,30 @@ that closes a link can answer only once the socket is really closed.
 
 from __future__ import annotations
 
+import enum
+
 import trio
 
 from .inbound import Address, Inbound
 
 
-class Link:
-    #: "client", "server" or "seed" (a peer accepted by a server)
-    role: str
-    #: "tcp", "udp" (later "ssl", "dtls")
-    proto: str
+class Role(enum.Enum):
+    CLIENT = "client"
+    SERVER = "server"
+    SEED = "seed"  # a peer accepted by a server
 
-    def __init__(self, *, role: str, proto: str, local: Address, remote: Address | None,
+
+class Proto(enum.Enum):
+    TCP = "tcp"
+    UDP = "udp"
+    SSL = "ssl"  # TLS over TCP
+    DTLS = "dtls"
+
+
+class Link:
+    """``role`` and ``proto`` are fixed when the link is made."""
+
+    def __init__(self, *, role: Role, proto: Proto, local: Address, remote: Address | None,
                  fileno: int, inbound: Inbound | None) -> None:
         self.role = role
         self.proto = proto
@@ -30,9 +42,12 @@ class Link:
         self.closed = False
         self.bytes_in = self.bytes_out = 0  # for metrics
         self.scope = trio.CancelScope()
+        #: passive receive (ESP-AT E25): a notice was written since the host's last read
+        self.announced = False
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.con_id} {self.role} {self.proto} {self.remote}>"
+        return (f"<{type(self).__name__} {self.con_id} {self.role.value} {self.proto.value} "
+                f"{self.remote}>")
 
     async def receive_loop(self) -> None:
         """Move data from the socket to ``inbound`` until the peer ends."""

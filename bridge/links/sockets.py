@@ -6,7 +6,7 @@ import socket
 
 import trio
 
-from .errors import BindError, SocketError
+from ..net.errors import BindError, SocketError
 
 
 def new_socket(family: int, kind: int, *, reuse_address: bool = False) -> trio.socket.SocketType:

@@ -9,10 +9,10 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
+from ..net.errors import ConnectError, ListenError, SendError
 from ..net.resolve import Resolve, resolve
-from .errors import ConnectError, ListenError, SendError
 from .inbound import Address, Inbound
-from .link import Link
+from .link import Link, Proto, Role
 from .sockets import bind, new_socket
 
 RECEIVE_CHUNK = 65536
@@ -25,11 +25,11 @@ def _addr(sockaddr: tuple) -> Address:
 class TcpLink(Link):
     """A connected TCP stream: a client we opened or a seed a server accepted.
 
-    A TLS link is the same link over a TlsStream (proto "ssl").
+    A TLS link is the same link over a TlsStream (Proto.SSL).
     """
 
     def __init__(self, stream: trio.abc.Stream, socket_stream: trio.SocketStream, *,
-                 role: str, inbound_capacity: int, proto: str = "tcp") -> None:
+                 role: Role, inbound_capacity: int, proto: Proto = Proto.TCP) -> None:
         sock = socket_stream.socket
         super().__init__(role=role, proto=proto, local=_addr(sock.getsockname()),
                          remote=_addr(sock.getpeername()), fileno=sock.fileno(),
@@ -104,7 +104,7 @@ async def open_stream(host: str, port: int, resolver: Resolve = resolve) -> trio
 async def connect_tcp(host: str, port: int, *, inbound_capacity: int,
                       resolver: Resolve = resolve) -> TcpLink:
     stream = await open_stream(host, port, resolver)
-    return TcpLink(stream, stream, role="client", inbound_capacity=inbound_capacity)
+    return TcpLink(stream, stream, role=Role.CLIENT, inbound_capacity=inbound_capacity)
 
 
 class TcpServerLink(Link):
@@ -114,8 +114,8 @@ class TcpServerLink(Link):
     in ``pending``, which lives and dies with the server link.
     """
 
-    def __init__(self, sock: trio.socket.SocketType) -> None:
-        super().__init__(role="server", proto="tcp", local=_addr(sock.getsockname()),
+    def __init__(self, sock: trio.socket.SocketType, proto: Proto) -> None:
+        super().__init__(role=Role.SERVER, proto=proto, local=_addr(sock.getsockname()),
                          remote=None, fileno=sock.fileno(), inbound=None)
         self.sock = sock
         self.seeds: list[Link] = []
@@ -145,7 +145,9 @@ class TcpServerLink(Link):
         self.sock.close()
 
 
-async def listen_tcp(bind_host: str, port: int, *, backlog: int = 16) -> TcpServerLink:
+async def listen_tcp(bind_host: str, port: int, *, proto: Proto = Proto.TCP,
+                     backlog: int = 16) -> TcpServerLink:
+    """A listening link; ``proto`` SSL when its peers will shake hands."""
     family, sockaddr = await resolve(bind_host, port, socket.SOCK_STREAM)
     sock = new_socket(family, socket.SOCK_STREAM, reuse_address=True)
     await bind(sock, sockaddr)
@@ -154,4 +156,4 @@ async def listen_tcp(bind_host: str, port: int, *, backlog: int = 16) -> TcpServ
     except OSError as exc:
         sock.close()
         raise ListenError(f"listen on {port}: {exc.strerror}") from None
-    return TcpServerLink(sock)
+    return TcpServerLink(sock, proto)

@@ -1,4 +1,4 @@
-"""TLS links: a TCP link whose stream is a TlsStream (proto "ssl")."""
+"""TLS links: a TCP link whose stream is a TlsStream (Proto.SSL)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from OpenSSL import SSL
 
 from ..net.resolve import Resolve, resolve
 from ..net.tls import sni_name
+from .link import Proto, Role
 from .tcp import TcpLink, open_stream
 from .tls_stream import TlsStream
 
@@ -21,7 +22,7 @@ async def connect_tls(host: str, port: int, context: SSL.Context, *, inbound_cap
     name = sni_name(host)
     if name is not None:
         connection.set_tlsext_host_name(name)
-    return await _shake_hands(transport, connection, "client", inbound_capacity)
+    return await _shake_hands(transport, connection, Role.CLIENT, inbound_capacity)
 
 
 async def accept_tls(transport: trio.SocketStream, context: SSL.Context, *,
@@ -29,10 +30,10 @@ async def accept_tls(transport: trio.SocketStream, context: SSL.Context, *,
     """A seed after its server-side handshake (HandshakeError if it fails)."""
     connection = SSL.Connection(context)
     connection.set_accept_state()
-    return await _shake_hands(transport, connection, "seed", inbound_capacity)
+    return await _shake_hands(transport, connection, Role.SEED, inbound_capacity)
 
 
-async def _shake_hands(transport: trio.SocketStream, connection: SSL.Connection, role: str,
+async def _shake_hands(transport: trio.SocketStream, connection: SSL.Connection, role: Role,
                        inbound_capacity: int) -> TcpLink:
     stream = TlsStream(transport, connection)
     try:
@@ -41,4 +42,4 @@ async def _shake_hands(transport: trio.SocketStream, connection: SSL.Connection,
         transport.socket.close()
         raise
     return TcpLink(stream, transport, role=role, inbound_capacity=inbound_capacity,
-                   proto="ssl")
+                   proto=Proto.SSL)

@@ -6,10 +6,10 @@ import socket
 
 import trio
 
+from ..net.errors import SendError
 from ..net.resolve import Resolve, resolve
-from .errors import SendError
 from .inbound import Address, Inbound
-from .link import Link
+from .link import Link, Proto, Role
 from .sockets import bind, new_socket
 
 MAX_DATAGRAM = 65535
@@ -22,10 +22,10 @@ class UdpLink(Link):
     needs no address (as the module does).
     """
 
-    def __init__(self, sock: trio.socket.SocketType, *, role: str, peer: Address | None,
+    def __init__(self, sock: trio.socket.SocketType, *, role: Role, peer: Address | None,
                  inbound_capacity: int) -> None:
         local = sock.getsockname()
-        super().__init__(role=role, proto="udp", local=(local[0], local[1]), remote=peer,
+        super().__init__(role=role, proto=Proto.UDP, local=(local[0], local[1]), remote=peer,
                          fileno=sock.fileno(),
                          inbound=Inbound(inbound_capacity, datagrams=True))
         self.sock = sock
@@ -41,7 +41,7 @@ class UdpLink(Link):
                 self.inbound.end("reset")
                 return
             source = (source[0], source[1])
-            if self.role == "server":
+            if self.role is Role.SERVER:
                 self.remote = source
             await self.inbound.put(data, source)
 
@@ -58,7 +58,7 @@ class UdpLink(Link):
         self.sock.close()
 
 
-async def open_udp(*, role: str, bind_host: str, local_port: int,
+async def open_udp(*, role: Role, bind_host: str, local_port: int,
                    peer: tuple[str, int] | None, inbound_capacity: int,
                    resolver: Resolve = resolve) -> UdpLink:
     """A UDP socket bound to ``local_port`` (0: any) with an optional peer."""

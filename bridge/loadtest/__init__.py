@@ -9,12 +9,11 @@ Modules, one job each:
 
 - ``options``: the run's settings (``Options``) and their limits;
 - ``cli``: the subcommand's arguments and exit code;
-- ``wire``: sans-IO parsers that split a UART stream into replies and data frames;
 - ``check``: per-link verification of echoed bytes, in order;
 - ``stats``: counters, latency samples and a timeline;
 - ``device``: one virtual device driving one port in a dialect;
 - ``echo``: the built-in TCP, UDP and TLS echo server;
-- ``spawn``: the daemon as a subprocess (generated config, readiness, RSS);
+- ``spawn``: the daemon it starts (generated config, its errors);
 - ``progress``: the tqdm progress bar;
 - ``report``: percentiles, the JSON report and the text table;
 - ``plot``: latency and throughput over time (optional matplotlib);

@@ -11,16 +11,15 @@ from __future__ import annotations
 import os
 import random
 import struct
-import termios
-import tty
 from dataclasses import dataclass
 
 import trio
 
+from ..testing.host import open_host
+from ..testing.wire import CipWire, SktWire
 from .check import LinkCheck
 from .options import Options
 from .stats import Stats
-from .wire import CipWire, SktWire
 
 UART_CHUNK = 65536
 ATTACH_DRAIN = 0.3  # seconds of a running port's old output to discard
@@ -91,9 +90,7 @@ class Device:
     # -- the pty -----------------------------------------------------------------
 
     def open(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
-        tty.setraw(fd, termios.TCSANOW)  # TCSAFLUSH would drop what already came
-        self.stream = trio.lowlevel.FdStream(fd)
+        self.stream = trio.lowlevel.FdStream(open_host(self.path, flush=False))
 
     async def aclose(self) -> None:
         if self.stream is not None:

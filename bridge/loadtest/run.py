@@ -22,20 +22,16 @@ from typing import Any
 
 import trio
 
+from ..testing.procstat import cpu_times, machine_busy_seconds, memory_kib, sample
+from ..testing.spawn import DaemonFailed
+from ..testing.trio_daemon import Daemon
 from . import report as report_module
+from . import spawn
 from .check import LinkCheck, new_check
 from .device import DEVICES, Device, Payloads, Plan
 from .echo import EchoServer
 from .options import Options
 from .progress import Progress
-from .spawn import (
-    DaemonFailed,
-    SpawnedDaemon,
-    cpu_seconds,
-    machine_busy_seconds,
-    rss_kib,
-    write_config,
-)
 from .stats import Stats
 
 SAMPLE_EVERY = 0.5  # seconds between RSS samples and progress updates
@@ -70,7 +66,7 @@ class Run:
         self.work_dir = work_dir
         self.on_phase = on_phase or (lambda phase, pid: None)
         self.stats = Stats()
-        self.daemon: SpawnedDaemon | None = None
+        self.daemon: Daemon | None = None
         self.pid = options.daemon_pid
         self.devices: list[Device] = []
         self.checks: list[LinkCheck] = []
@@ -95,7 +91,8 @@ class Run:
                         # ptys that closed by themselves: the daemon may be on its way out
                         lost = any(device.dead in ("uart_closed", "uart_failed")
                                    for device in self.devices)
-                        daemon_exit = await self.daemon.stop(stats, grace=2.0 if lost else 0.0)
+                        grace = 2.0 if lost else 0.0
+                        daemon_exit = await spawn.stop(self.daemon, stats, grace)
                 nursery.cancel_scope.cancel()
         stats.bytes_lost = sum(check.owed() for check in self.checks)
         return report_module.build(stats, options, daemon_pid=self.pid, daemon_exit=daemon_exit,
@@ -115,28 +112,31 @@ class Run:
         options = self.options
         if options.attach:
             return list(options.attach)
-        config, paths = write_config(self.work_dir, options, ca_file)
+        config, paths = spawn.write_daemon_config(self.work_dir, options, ca_file)
         log_path = Path(options.daemon_log) if options.daemon_log else self.work_dir / "daemon.log"
-        self.daemon = await SpawnedDaemon.start(config, log_path)
+        self.daemon = await Daemon.start(config, log_path)
         self.pid = self.daemon.pid
         try:
             await self.daemon.wait_ready(paths, options.startup_timeout)
         except DaemonFailed as exc:
             raise LoadtestError(str(exc)) from None
-        nursery.start_soon(self.daemon.watch, self.stats, len(paths))
+        nursery.start_soon(spawn.watch, self.daemon, self.stats, len(paths))
         return paths
 
     async def _monitor(self) -> None:
         while True:
-            self.stats.sample_rss(None, rss_kib(self.pid))
+            self.stats.sample_rss(None, self._rss())
             if self.progress is not None:
                 self.progress.update(trio.current_time())
             await trio.sleep(SAMPLE_EVERY)
 
+    def _rss(self) -> int | None:
+        return None if self.pid is None else sample(memory_kib, self.pid)
+
     async def _phase(self, name: str, settle: bool = True) -> None:
         if settle and self.options.settle:
             await trio.sleep(self.options.settle)
-        self.stats.sample_rss(name, rss_kib(self.pid))
+        self.stats.sample_rss(name, self._rss())
         self.on_phase(name, self.pid)
 
     # -- phases 2 to 5 ----------------------------------------------------------------------
@@ -213,7 +213,9 @@ class Run:
 def _cpu_now(pid: int | None) -> tuple[float | None, float, float | None]:
     """CPU seconds so far of the daemon, of this process and of the whole machine."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    return cpu_seconds(pid), usage.ru_utime + usage.ru_stime, machine_busy_seconds()
+    daemon = None if pid is None else sample(cpu_times, pid)
+    return (None if daemon is None else daemon.total, usage.ru_utime + usage.ru_stime,
+            sample(machine_busy_seconds))
 
 
 def _stderr_is_terminal() -> bool:

@@ -20,7 +20,7 @@ import dns.rdatatype
 import structlog
 import trio
 
-from ..links.errors import ResolveError
+from .errors import ResolveError
 from .resolve import resolve as system_resolve
 
 log = structlog.get_logger("bridge.dns")

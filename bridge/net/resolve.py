@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
-from ..links.errors import ResolveError
+from .errors import ResolveError
 
 #: (host, port, socket type) -> (family, sockaddr)
 Resolve = Callable[[str, int, int], Awaitable[tuple[int, tuple]]]

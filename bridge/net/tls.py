@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from cryptography.hazmat.bindings.openssl.binding import Binding
 from OpenSSL import SSL
 
-from ..links.errors import LinkError
+from .errors import LinkError
+from .psk import Psk
 
 _binding = Binding()
 ffi, lib = _binding.ffi, _binding.lib
@@ -38,15 +39,6 @@ class KeyFileError(TlsSetupError):
 
 class HandshakeError(LinkError):
     """The handshake failed: verification, wrong key, wrong protocol, EOF."""
-
-
-@dataclass(frozen=True)
-class Psk:
-    """AT+CIPSSLCPSK (C15): the key is the string's bytes, the identity is
-    what the client presents (the spec's "hint")."""
-
-    key: bytes
-    identity: bytes
 
 
 @dataclass(frozen=True)

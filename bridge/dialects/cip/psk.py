@@ -3,12 +3,12 @@ opened afterwards, per link id, 5 standing for every link."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from ..at import cip_replies as replies
-from ..at.args import unquote
-from ..at.cip_args import ALL_LINKS, bad, bind, link_id
-from ..net.tls import Psk
+from ...at.args import unquote
+from ...net.psk import Psk
+from .args import ALL_LINKS, bad, bind, link_id
 
 MAX_LENGTH = 48  # C15
 
@@ -20,6 +20,18 @@ def psk_text(token: str) -> str:
     return value
 
 
+def parse_psk(tokens: Sequence[str], *, multiple: bool) -> tuple[int, str, str]:
+    """``="psk","hint"`` (single connection: link 0) or ``=<id>,"psk","hint"``."""
+    number = 0
+    if multiple:
+        (number,) = bind(tokens[:1], link_id)
+        tokens = tokens[1:]
+    key, identity = bind(tokens, psk_text, psk_text)
+    if key and not identity:
+        raise bad("a PSK needs its identity (hint)")
+    return number, key, identity
+
+
 class PskTable:
     def __init__(self) -> None:
         self.keys: dict[int, Psk] = {}
@@ -27,28 +39,15 @@ class PskTable:
     def for_link(self, number: int) -> Psk | None:
         return self.keys.get(number) or self.keys.get(ALL_LINKS)
 
-    def set(self, tokens: list[str], *, multiple: bool) -> None:
-        """``="psk","hint"`` (single connection: link 0) or ``=<id>,"psk","hint"``;
-        an empty key removes the entry."""
-        if multiple:
-            (number,) = bind(tokens[:1], link_id)
-            tokens = tokens[1:]
-        else:
-            number = 0
-        key, identity = bind(tokens, psk_text, psk_text)
+    def set(self, number: int, key: str, identity: str) -> None:
+        """A key for link ``number``; id 5 sets it for every link, replacing
+        keys set per link before (C15). An empty key removes it."""
+        if number == ALL_LINKS:
+            self.keys.clear()
         if not key:
             self.keys.pop(number, None)
-        elif not identity:
-            raise bad("a PSK needs its identity (hint)")
         else:
             self.keys[number] = Psk(key.encode("latin-1"), identity.encode("latin-1"))
-
-    def query(self, *, multiple: bool) -> bytes:
-        lines = [b'+CIPSSLCPSK:%d,"%s","%s"\r\n' % (number, psk.key, psk.identity)
-                 for number, psk in sorted(self.keys.items())]
-        if not lines:
-            lines = [b'+CIPSSLCPSK:%d,"",""\r\n' % (ALL_LINKS if multiple else 0)]
-        return b"".join(lines) + replies.OK
 
     def saved(self) -> dict[str, list[str]]:
         return {str(number): [psk.key.decode("latin-1"), psk.identity.decode("latin-1")]

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from inspect import isawaitable
 
 import trio
-from conftest import Device, Peer
+
+from .trio_ends import Device, Peer
 
 CHUNK = 2048
 

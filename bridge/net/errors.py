@@ -1,4 +1,5 @@
-"""Why opening or using a link failed, in terms a dialect maps to its replies."""
+"""Why opening or using a link or a network service failed, in terms a dialect
+maps to its replies."""
 
 
 class LinkError(Exception):

@@ -5,12 +5,12 @@ bench/fuzz.py (a long random run). Neither imports the other: both drive a
 ``Harness``, which holds
 
 - the real ``Framer``, configured as the dialect configures it
-  (bridge/dialects/skt.py, cip.py), driven the way the port drives it
+  (bridge/dialects/skt, cip), driven the way the port drives it
   (bridge/port.py): bytes arrive with their arrival time, events are pulled
   with ``next_event(now)`` until NEED_DATA, ``next_event`` is called again at
   ``deadline()`` when no bytes come;
-- the dialect's reactions to what it frames, with the real argument parsers
-  (bridge.at.args as the SKT table uses them, bridge.at.cip_args): on a
+- the dialect's reactions to what it frames, with the dialects' own command
+  tables deciding what binds (bridge.dialects.skt.COMMANDS, cip.COMMANDS): on a
   CommandHead / CommandLine the harness calls ``expect_payload`` or
   ``enter_transparent`` exactly when the dialect would;
 - a reference model: a plain, whole-buffer re-statement of NOTES G1, G3, G5,
@@ -68,32 +68,8 @@ import re
 from collections import Counter, deque
 from typing import Any
 
-from bridge.at.args import (
-    ArgError,
-    Param,
-    Signature,
-    host,
-    int_in,
-    integer,
-    ip_address,
-    parse_command,
-    port_number,
-    split_args,
-)
-from bridge.at.cip_args import (
-    ALL_LINKS,
-    UDP,
-    Start,
-    bad,
-    bind,
-    parse_close,
-    parse_dns,
-    parse_name,
-    parse_send,
-    parse_sntp_config,
-    parse_start,
-    switch,
-)
+from bridge.at.args import ArgError, integer, split_args
+from bridge.at.commands import Call, CommandTable
 from bridge.at.events import (
     NEED_DATA,
     CommandHead,
@@ -103,11 +79,11 @@ from bridge.at.events import (
     Payload,
     TransparentData,
 )
-from bridge.at.framer import SKT_ESCAPE, Framer, Mode, Packing, cip_escape
+from bridge.at.framer import Framer, Mode
+from bridge.dialects import cip, skt
+from bridge.dialects.cip.args import ALL_LINKS, UDP, Start, bad
 
 TICK = 1 / 1024
-SEND_PREFIX = b"AT+SKTSEND="  # as bridge/dialects/skt.py
-CIP_PACKING = Packing(size=1460, quiet=0.020)  # as bridge/dialects/cip.py (C10)
 CR, LF = 0x0D, 0x0A
 LINE_END = re.compile(rb"[\r\n]")
 MAX_EVENTS_PER_DRAIN = 1_000_000
@@ -127,73 +103,51 @@ def fail(why: str) -> None:
 # -- the dialects' reactions, with the real parsers ------------------------------------
 
 
+def resolve(table: CommandTable, line: bytes, state: object) -> Call | None:
+    """The dialect's own table decides whether a line is a command whose
+    arguments bind (None: unknown or refused, answered at once)."""
+    resolved = table.resolve(line, state)
+    return resolved if isinstance(resolved, Call) else None
+
+
 class SktReactions:
-    """What bridge/dialects/skt.py does with what the framer frames (S5, S9, G7):
-    its command table's signatures, its SKTSEND count and argument checks, and
+    """What bridge/dialects/skt does with what the framer frames (S5, S9, G7):
+    its command table (imported), its SKTSEND count and argument checks, and
     AT+SKTTT=1 entering transparent mode when a client link is open."""
 
     name = "skt"
 
     def __init__(self, payload_limit: int) -> None:
         self.payload_limit = payload_limit
-        # the table of SktDialect.__init__ (None: takes no arguments)
-        self.signatures: dict[str, Signature | None] = {
-            "SKTSERVER": Signature((Param(int_in(0, 2), 14), Param(port_number, 2))),
-            "SKTCLIENT": Signature((Param(int_in(0, 2), 17), Param(host, 6),
-                                    Param(port_number, 3)), (Param(port_number, 11),)),
-            "SKTDEL": Signature((Param(int_in(0, 9), 1),)),
-            "SKTTT": Signature((Param(int_in(1, 1), 1),)),
-            "SKTREAD": Signature((Param(integer, 3), Param(int_in(1, payload_limit), 2))),
-            "SKTRECVCFG": Signature((Param(int_in(0, 1), 1),)),
-            "SKTSTATE": None,
-        }
         self.link_up = False  # one client link open: AT+SKTTT=1 may enter
 
     def framer(self, line_limit: int, guard: float) -> Framer:
-        return Framer(line_limit=line_limit, guard=guard, escape=SKT_ESCAPE,
-                      colon_commands=(SEND_PREFIX,))
+        return skt.make_framer(line_limit, guard)
 
     def on_head(self, line: bytes) -> int | None:
         """SktDialect.on_command_head: the count to expect, or None (discard)."""
-        tokens = split_args(line[len(SEND_PREFIX):].decode("latin-1"))
+        tokens = split_args(line[len(skt.SEND_PREFIX):].decode("latin-1"))
         try:
             size = integer(tokens[0]) if tokens else integer("")
         except ValueError:
             return None
         if not 1 <= size <= self.payload_limit:
             return None
-        self._send_arguments(tokens[1:])
-        return size
-
-    @staticmethod
-    def _send_arguments(tokens: list[str]) -> None:
-        """SktDialect._send's checks; it catches ValueError (ArgError is one)."""
-        try:
-            if len(tokens) not in (1, 3):
-                raise ArgError(1, f"{len(tokens)} arguments after the size")
-            integer(tokens[0])
-            if len(tokens) == 3:
-                ip_address(tokens[1])
-                port_number(tokens[2])
+        try:  # checked after the payload: a ValueError is answered, anything else a crash
+            skt.send_destination(tokens[1:])
         except ValueError:
             pass
+        return size
 
     def on_line(self, line: bytes) -> tuple[str, int] | None:
-        command = parse_command(line)
-        if command is None or not command.extended or command.name not in self.signatures:
+        call = resolve(skt.COMMANDS, line, self)
+        if call is None:
             return None
-        signature = self.signatures[command.name]
-        if signature is None or command.op != "=":
-            return None
-        try:
-            signature.bind(split_args(command.args))
-        except ArgError:
-            return None
-        if command.name == "SKTCLIENT":
+        if call.row.name == "SKTCLIENT":
             self.link_up = True
-        elif command.name == "SKTDEL":
+        elif call.row.name == "SKTDEL":
             self.link_up = False
-        elif command.name == "SKTTT" and self.link_up:
+        elif call.row.name == "SKTTT" and self.link_up:
             return ("transparent", 0)
         return None
 
@@ -213,82 +167,73 @@ class SktReactions:
 
 
 class CipReactions:
-    """What bridge/dialects/cip.py does with the lines it gets (C2-C4, C9, C10,
-    C12, C14): CIPMUX/CIPMODE state, links opened by AT+CIPSTART (assumed to
-    connect), AT+CIPSEND=... expecting its length, AT+CIPSEND entering
-    passthrough."""
+    """What bridge/dialects/cip does with the lines it gets (C2-C4, C9, C10):
+    its command table (imported) binds the arguments; the model keeps the
+    CIPMUX/CIPMODE state, links opened by AT+CIPSTART (assumed to connect),
+    AT+CIPSEND=... expecting its length, AT+CIPSEND entering passthrough."""
 
     name = "cip"
 
     def __init__(self) -> None:
-        self.multiple = False
+        self.multiple = False  # read by the table's binders, as the dialect's attribute
         self.passthrough = False
         self.links: dict[int, Start] = {}
 
     def framer(self, line_limit: int, guard: float) -> Framer:
-        return Framer(line_limit=line_limit, guard=guard, escape=cip_escape(guard),
-                      packing=CIP_PACKING)
+        return cip.make_framer(line_limit, guard)
 
     def on_head(self, line: bytes) -> int | None:
         fail(f"CIP framed a CommandHead {line!r}: it has no colon commands")
         return None
 
     def on_line(self, line: bytes) -> tuple[str, int] | None:
-        command = parse_command(line)
-        if command is None:
+        call = resolve(cip.COMMANDS, line, self)
+        if call is None:
             return None
-        key = f"AT{'+' if command.extended else ''}{command.name}{command.op}"
         try:
-            return self._handle(key, split_args(command.args))
-        except ArgError:  # the dialect answers ERROR / CMDRSP:ERROR
+            return self._handle(call.action.handler, call.values)
+        except ArgError:  # a handler's state check: the dialect answers ERROR / CMDRSP:ERROR
             return None
 
-    def _handle(self, key: str, tokens: list[str]) -> tuple[str, int] | None:
-        if key == "AT+CIPMUX=":
-            (value,) = bind(tokens, switch)
+    def _handle(self, handler: object, values: Any) -> tuple[str, int] | None:
+        dialect = cip.CipDialect
+        if handler is dialect.set_mux:
+            (value,) = values
             if self.links or (value and self.passthrough):
                 raise bad("refused")
             self.multiple = bool(value)
-        elif key == "AT+CIPMODE=":
-            (value,) = bind(tokens, switch)
+        elif handler is dialect.set_mode:
+            (value,) = values
             if value and self.multiple:
                 raise bad("refused")
             self.passthrough = bool(value)
-        elif key == "AT+CIPSTART=":
-            start = parse_start(tokens, multiple=self.multiple)
+        elif handler is dialect.start:
+            (start,) = values
             if start.link_id in self.links:
                 raise bad("busy")
             self.links[start.link_id] = start
-        elif key == "AT+CIPSEND=":
-            request = parse_send(tokens, multiple=self.multiple)
+        elif handler is dialect.send:
+            (request,) = values
             link = self.links.get(request.link_id)
             if link is None or link.listen:  # a server link has no peer here
                 raise bad("not open")
             if request.dest is not None and link.kind != UDP:
                 raise bad("a destination is for UDP links")
             return ("payload", request.length)
-        elif key == "AT+CIPSEND":
-            if tokens:
-                raise bad("takes no arguments")
+        elif handler is dialect.passthrough:
             link = self.links.get(0)
             if not self.passthrough or self.multiple or link is None or link.listen:
                 raise bad("no passthrough")
             return ("transparent", 0)
-        elif key in ("AT+CIPCLOSE=", "AT+CIPCLOSE"):
-            number = parse_close(tokens, multiple=self.multiple)
+        elif handler is dialect.close:
+            (number,) = values
             if number in self.links:
                 del self.links[number]
             elif number == ALL_LINKS:
                 self.links.clear()
             else:
                 raise bad("not open")
-        elif key == "AT+CIPDNS=":
-            parse_dns(tokens)
-        elif key in ("AT+CIPDOMAIN=", "AT+PING="):
-            parse_name(tokens)
-        elif key == "AT+CIPSNTPCFG=":
-            parse_sntp_config(tokens)
-        elif key == "AT+RST":
+        elif handler is dialect.reset:
             self.links.clear()
             self.multiple = self.passthrough = False
         return None
@@ -618,7 +563,7 @@ class Harness:
                     return LineTooLong()
                 continue
             line_end = len(buf) if end is None else end
-            if self.skt and buf.startswith(SEND_PREFIX):
+            if self.skt and buf.startswith(skt.SEND_PREFIX):
                 colon = buf.find(b":", 0, line_end)
                 if colon >= 0:  # S5: the head ends at the colon, data follows
                     head = bytes(buf[:colon])
@@ -850,7 +795,8 @@ class Harness:
             expected = self._next_command()
             if expected is not None:
                 fail(f"framer returned NEED_DATA but {expected!r} was due")
-            want = {LINE: Mode.COMMAND, DISCARD: Mode.DISCARD, PAYLOAD: Mode.PAYLOAD}[self.sub]
+            want = {LINE: Mode.COMMAND, PAYLOAD: Mode.PAYLOAD,
+                    DISCARD: Mode.TOO_LONG if self.report else Mode.SKIP_LINE}[self.sub]
             if framer.mode is not want:
                 fail(f"framer in {framer.mode}, the model in {self.sub}")
             if deadline is not None:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .args import ArgError, host, int_in, ip_address, port_number, unquote
+from ...at.args import ArgError, exactly, host, int_in, ip_address, port_number, unquote
 
 TCP, UDP, TLS, DTLS = 0, 1, 2, 3
 TYPE_NAMES = {"TCP": TCP, "UDP": UDP, "TLS": TLS, "SSL": TLS, "DTLS": DTLS}
@@ -55,12 +55,7 @@ def quoted_port(token: str) -> int:
 
 def bind(tokens: Sequence[str], *parsers: Callable[[str], Any]) -> list[Any]:
     """Exactly one token per parser, each parsed, or ArgError."""
-    if len(tokens) != len(parsers):
-        raise bad(f"{len(tokens)} arguments, {len(parsers)} expected")
-    try:
-        return [parse(token) for parse, token in zip(parsers, tokens, strict=True)]
-    except ValueError as exc:
-        raise bad(str(exc)) from None
+    return exactly(*parsers).bind(tokens)
 
 
 def split_link_id(tokens: Sequence[str], *, multiple: bool,

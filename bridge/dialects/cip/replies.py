@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ...net.psk import Psk
+
 OK = b"OK\r\n"
 ERROR = b"ERROR\r\n"
 SEND_ERROR = b"CMDRSP:ERROR\r\n"  # C1: every AT+CIPSEND failure
@@ -67,3 +69,12 @@ def sntp_config(enable: bool, timezone: int, servers: tuple[str, ...]) -> bytes:
 def sntp_time(text: str) -> bytes:
     """C14: ``+CIPSNTPTIME:YYYY-MM-DD HH:MM:SS`` then OK."""
     return b"+CIPSNTPTIME:%s\r\n" % text.encode() + OK
+
+
+def psk_config(keys: dict[int, Psk], empty_id: int) -> bytes:
+    """C15: ``+CIPSSLCPSK:<id>,"<psk>","<hint>"`` per key set, then OK."""
+    lines = [b'+CIPSSLCPSK:%d,"%s","%s"\r\n' % (number, psk.key, psk.identity)
+             for number, psk in sorted(keys.items())]
+    if not lines:
+        lines = [b'+CIPSSLCPSK:%d,"",""\r\n' % empty_id]
+    return b"".join(lines) + OK
