@@ -805,3 +805,66 @@ def test_next_event_at_exactly_the_deadline_resolves():
     deadline = framer.deadline()
     assert deadline is not None
     assert framer.next_event(deadline) == EscapeSeen()
+
+
+# -- a payload that ends at a count or at a terminator (ESP-AT E22) ---------------------
+
+TERMINATOR = b"\\0"
+
+
+def terminated(data: bytes, count: int) -> tuple[bytes, int]:
+    """The reference reading of E22: from the UART bytes, the data the
+    command sends and how many UART bytes it takes. ``\\0`` ends it (and is
+    taken, not sent), ``\\\\0`` is the data ``\\0``; at most ``count`` bytes."""
+    out, index = bytearray(), 0
+    while index < count:
+        if data[index:index + 2] == b"\\0" and index + 2 <= count:
+            return bytes(out), index + 2
+        if data[index:index + 3] == b"\\\\0" and index + 3 <= count:
+            out += b"\\0"
+            index += 3
+            continue
+        out.append(data[index])
+        index += 1
+    return bytes(out), count
+
+
+def test_terminated_payload_ends_at_the_terminator():
+    """E22: `\\0` ends the data before the count; what follows is commands."""
+    framer = Framer()
+    line = b"AT+CIPSENDEX=100"
+    framer.receive_data(line + b"\r\n", 0)
+    assert framer.next_event(0) == CommandLine(line)
+    framer.expect_payload(100, TERMINATOR)
+    framer.receive_data(b"hel", 0)
+    assert framer.next_event(0) is NEED_DATA
+    framer.receive_data(b"lo\\", 0)
+    assert framer.next_event(0) is NEED_DATA  # the byte after the backslash decides
+    framer.receive_data(b"0AT\r\n", 0)
+    assert drain(framer) == [Payload(b"hello"), CommandLine(b"AT")]
+
+
+def test_terminated_payload_escaped_terminator_and_count():
+    """E22: `\\\\0` sends `\\0`; without a terminator the count ends the data."""
+    framer = Framer()
+    framer.expect_payload(9, TERMINATOR)
+    framer.receive_data(b"a\\\\0b\\cdefAT\r\n", 0)
+    assert drain(framer) == [Payload(b"a\\0b\\cde"), CommandLine(b"fAT")]
+
+
+@FAST
+@given(data=st.lists(st.sampled_from([b"\\", b"0", b"a", b"\r", b"\n"]),
+                    max_size=60).map(b"".join),
+       count=st.integers(min_value=1, max_value=70), cuts=cuts_strategy)
+def test_property_terminated_payload_whatever_the_chunking(data, count, cuts):
+    """E22, G3: whatever the chunking, the payload is the reference reading
+    of the bytes, and the bytes after it are framed as commands."""
+    assume(count <= len(data))
+    expected, taken = terminated(data, count)
+    rest = data[taken:] + b"\r\nAT\r\n"
+    framer = Framer(line_limit=4096)
+    framer.expect_payload(count, TERMINATOR)
+    events = feed(framer, split_at(data + b"\r\nAT\r\n", cuts))
+    assert events[0] == Payload(expected)
+    reference = Framer(line_limit=4096)
+    assert events[1:] == feed(reference, [rest])
