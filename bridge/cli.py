@@ -11,17 +11,18 @@ from pathlib import Path
 import msgspec
 import trio
 
+from . import __version__, dialects
 from . import config as config_module
-from . import dialects
 from . import log as log_module
-from .config import Config, ConfigError, PortSettings
+from .config import PTY_PREFIX, Config, ConfigError, PortSettings
 
-EXIT_CONFIG = 2
+EXIT_CONFIG = 2  # a bad config, or a start refused: restarting cannot help
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="at-bridge", description=(
         "Answer a Wi-Fi module's AT commands on a UART and do the networking."))
+    parser.add_argument("--version", action="version", version=f"at-bridge {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="serve one new pseudo-terminal, or a config's ports")
     run.add_argument("--config", metavar="FILE", help="serve every port of this TOML file")
@@ -29,7 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--dialect", choices=dialects.NAMES,
                      help=f"command dialect (default {dialects.DEFAULT})")
     run.add_argument("--state-dir", metavar="DIR", help="persisted settings and certificates")
-    run.add_argument("--trace", action="store_true", help="log every byte moved, as hex")
+    run.add_argument("--trace", action="store_true",
+                     help="log every byte moved, as hex and as text")
     run.add_argument("--log-format", choices=["console", "json"])
     run.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     check = commands.add_parser("check-config", help="validate a config and print it in full")
@@ -47,9 +49,9 @@ def _run_config(args: argparse.Namespace) -> Config:
         config = config_module.load(args.config)
     else:
         name = os.path.basename(args.pty) if args.pty else "pty"
-        port = PortSettings(name=name, device="pty:" + (args.pty or ""),
+        port = PortSettings(name=name, device=PTY_PREFIX + (args.pty or ""),
                             dialect=args.dialect or dialects.DEFAULT)
-        config = Config(port=[port])
+        config = config_module.check(Config(port=[port]))
     overrides = {key: value for key, value in (
         ("state_dir", args.state_dir), ("log_format", args.log_format),
         ("log_level", "debug" if args.trace else args.log_level),
@@ -81,10 +83,14 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     log_module.configure(log_format=config.daemon.log_format,
                          level="debug" if config.daemon.trace else config.daemon.log_level)
-    from .daemon import run_until_signalled
+    from .daemon import StartupRefused, run_until_signalled
 
-    trio.run(run_until_signalled, config, _announce,
-             Path(args.config) if args.config else None)
+    try:
+        trio.run(run_until_signalled, config, _announce,
+                 Path(args.config) if args.config else None)
+    except StartupRefused as exc:
+        print(f"at-bridge: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     # links are closed: a second stop signal must not turn exit 0 into a kill
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -6,8 +6,10 @@ Every error names its key the way a user finds it in the file, for example
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
+import stat
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -17,9 +19,18 @@ from msgspec import Meta
 
 from . import dialects
 
+PTY_PREFIX = "pty:"
+TLS_FILES = ("tls_ca_file", "tls_cert_file", "tls_key_file", "tls_server_cert_file",
+             "tls_server_key_file")
+
 
 class ConfigError(ValueError):
     """A configuration that cannot run; the message is the one line to print."""
+
+
+def pty_link(device: str) -> str | None:
+    """The link a "pty:PATH" device makes (None for "pty:" and serial devices)."""
+    return (device[len(PTY_PREFIX):] or None) if device.startswith(PTY_PREFIX) else None
 
 
 class DaemonSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
@@ -129,8 +140,23 @@ def _one_line(error: msgspec.ValidationError) -> str:
     if missing:
         key = f"{path}.{missing[1]}" if path else missing[1]
         return f"{key}: required key is missing"
+    enum = re.match(r"Invalid enum value (.*)", what)
+    if enum:
+        return f"{path}: invalid value {enum[1]}, expected {_choices(path)}"
     what = what.replace("`", "")
     return f"{path or '(top level)'}: {what[0].lower()}{what[1:]}"
+
+
+def _choices(path: str) -> str:
+    """The values a Literal key takes, e.g. '"skt" or "cip"'."""
+    section, _, key = path.rpartition(".")
+    struct = DaemonSettings if section == "daemon" else PortSettings
+    field = next(f for f in msgspec.inspect.type_info(struct).fields if f.name == key)
+    kinds = field.type.types if isinstance(field.type, msgspec.inspect.UnionType) \
+        else (field.type,)
+    values = [f'"{value}"' for kind in kinds if isinstance(kind, msgspec.inspect.LiteralType)
+              for value in kind.values]
+    return ", ".join(values[:-1]) + " or " + values[-1] if len(values) > 1 else values[0]
 
 
 def parse(data: dict[str, Any]) -> Config:
@@ -138,12 +164,88 @@ def parse(data: dict[str, Any]) -> Config:
         config = msgspec.convert(data, Config)
     except msgspec.ValidationError as exc:
         raise ConfigError(_one_line(exc)) from None
+    return check(config)
+
+
+def check(config: Config) -> Config:
+    """What types and ranges cannot say, known before running (ConfigError)."""
+    _check_names(config)
+    _check_devices(config)
+    _check_bind_addresses(config)
+    _check_tls_files(config)
+    return config
+
+
+def _check_names(config: Config) -> None:
     seen: set[str] = set()
     for index, port in enumerate(config.port):
         if port.name in seen:
             raise ConfigError(f"port[{index}].name: {port.name!r} is used by another port")
         seen.add(port.name)
-    return config
+
+
+def _check_devices(config: Config) -> None:
+    """One port per device and per pty link; a device path that exists is a
+    character device; a pty link replaces only a symbolic link."""
+    users: dict[str, int] = {}
+    for index, port in enumerate(config.port):
+        key = f"port[{index}].device"
+        link = pty_link(port.device)
+        if link is not None:
+            # the link itself may be stale: only its directory is resolved
+            uart = os.path.join(os.path.realpath(os.path.dirname(link)), os.path.basename(link))
+            _check_link_path(key, link)
+        elif port.device.startswith(PTY_PREFIX):
+            continue  # "pty:": a new terminal, no link
+        else:
+            uart = os.path.realpath(port.device)  # by-id and /dev/ttyUSB0 are one device
+            _check_character_device(key, port.device)
+        if uart in users:
+            raise ConfigError(f"{key}: {port.device} is port[{users[uart]}]'s device too")
+        users[uart] = index
+
+
+def _check_character_device(key: str, path: str) -> None:
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # absent for now: the daemon retries it
+    if not stat.S_ISCHR(mode):
+        raise ConfigError(f"{key}: {path} is not a character device")
+
+
+def _check_link_path(key: str, link: str) -> None:
+    try:
+        mode = os.lstat(link).st_mode
+    except OSError:
+        return
+    if not stat.S_ISLNK(mode):
+        raise ConfigError(f"{key}: {link} exists and is not a symbolic link "
+                          "(a pty link replaces only a link)")
+
+
+def _check_bind_addresses(config: Config) -> None:
+    for index, port in enumerate(config.port):
+        try:
+            ipaddress.ip_address(port.bind_address)
+        except ValueError:
+            raise ConfigError(f"port[{index}].bind_address: {port.bind_address!r} "
+                              "is not an IP address") from None
+
+
+def _check_tls_files(config: Config) -> None:
+    """TLS files are read when a link needs them: a missing one is found now."""
+    for index, port in enumerate(config.port):
+        for name in TLS_FILES:
+            path = getattr(port, name)
+            if path is None:
+                continue
+            try:
+                with open(path, "rb"):
+                    pass
+            except OSError as exc:
+                raise ConfigError(f"port[{index}].{name}: cannot read {path}: "
+                                  f"{exc.strerror}") from None
 
 
 def load(path: str | Path) -> Config:

@@ -1,41 +1,67 @@
 """Prometheus metrics (opt-in: ``[daemon] metrics_address``).
 
-The hot paths only add to plain integers (PortCounters, Link.bytes_in/out);
-this collector reads them when Prometheus scrapes, and prometheus-client's
-exposition format is served by a small Trio task.
+The hot paths only add to plain integers (port counters, each link's
+bytes_in/out); this collector reads them when Prometheus scrapes, through
+the small read-only views below (the daemon's port states are such views),
+and prometheus-client's exposition format is served by a small Trio task.
+The process collector adds the daemon's memory, CPU time and open files.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Protocol
 
 import structlog
 import trio
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Info, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.process_collector import ProcessCollector
 
-if TYPE_CHECKING:
-    from .daemon import Daemon
+from . import __version__
+from .problems import PROBLEMS
 
 log = structlog.get_logger("bridge.metrics")
 
-#: warning and error log events, by port and event name: the "errors by kind"
-PROBLEMS: Counter[tuple[str, str]] = Counter()
 REQUEST_LIMIT = 8192
 
 
-def count_problems(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
-    """A structlog processor: every warning or error is also a metric."""
-    if method in ("warning", "error", "exception", "critical"):
-        PROBLEMS[(str(event.get("port", "")), str(event.get("event", "")))] += 1
-    return event
+class CountersView(Protocol):
+    """Bytes and frames a port moved since the daemon started."""
+
+    uart_in: int
+    uart_out: int
+    frames_out: int
+    link_in: int
+    link_out: int
 
 
-class DaemonCollector:
-    def __init__(self, daemon: Daemon) -> None:
-        self.daemon = daemon
+class LinkView(Protocol):
+    con_id: int
+    bytes_in: int
+    bytes_out: int
+
+
+class PortView(Protocol):
+    """What the collector reads of one port."""
+
+    reopens: int
+    counters: CountersView
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def up(self) -> bool: ...
+    def open_links(self) -> Iterable[LinkView]: ...
+
+
+PortViews = Callable[[], Iterable[PortView]]
+
+
+class PortCollector:
+    def __init__(self, ports: PortViews) -> None:
+        self.ports = ports
 
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("at_bridge_port_up", "1 while the port's device is open",
@@ -54,16 +80,16 @@ class DaemonCollector:
         open_link_bytes = CounterMetricFamily("at_bridge_open_link_bytes",
                                               "bytes on each open link",
                                               labels=["port", "link", "direction"])
-        for name, state in self.daemon.ports.items():
-            counters = state.counters
-            up.add_metric([name], 1 if state.state == "open" else 0)
-            reopens.add_metric([name], state.reopens)
+        for port in self.ports():
+            name, counters = port.name, port.counters
+            up.add_metric([name], 1 if port.up else 0)
+            reopens.add_metric([name], port.reopens)
             uart.add_metric([name, "in"], counters.uart_in)
             uart.add_metric([name, "out"], counters.uart_out)
             frames.add_metric([name], counters.frames_out)
             link_bytes.add_metric([name, "in"], counters.link_in)
             link_bytes.add_metric([name, "out"], counters.link_out)
-            open_links = list(state.port.dialect.links) if state.port is not None else []
+            open_links = list(port.open_links())
             links.add_metric([name], len(open_links))
             for link in open_links:
                 open_link_bytes.add_metric([name, str(link.con_id), "in"], link.bytes_in)
@@ -71,9 +97,30 @@ class DaemonCollector:
         problems = CounterMetricFamily("at_bridge_problems",
                                        "warning and error events, by kind",
                                        labels=["port", "kind"])
-        for (port, kind), count in sorted(PROBLEMS.items()):
-            problems.add_metric([port, kind], count)
+        for (port_name, kind), count in sorted(PROBLEMS.items()):
+            problems.add_metric([port_name, kind], count)
         yield from (up, reopens, links, uart, frames, link_bytes, open_link_bytes, problems)
+
+
+class BootTimeProcessCollector(ProcessCollector):
+    """prometheus-client's process collector, which reads the boot time from
+    /proc/stat and reports nothing without it; systemd's ProcSubset=pid (the
+    units set it) hides that file, so the boot clock stands in for it."""
+
+    def _boot_time(self) -> float:
+        try:
+            return float(super()._boot_time())
+        except OSError:
+            return time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
+
+
+def registry_for(ports: PortViews) -> CollectorRegistry:
+    registry = CollectorRegistry()
+    registry.register(PortCollector(ports))  # type: ignore[arg-type]
+    BootTimeProcessCollector(registry=registry)
+    Info("at_bridge_build", "the running at-bridge", registry=registry).info(
+        {"version": __version__})
+    return registry
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -81,13 +128,17 @@ def split_address(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-async def serve_metrics(address: str, daemon: Daemon,
-                        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-    registry = CollectorRegistry()
-    registry.register(DaemonCollector(daemon))  # type: ignore[arg-type]
+async def listen(address: str) -> list[trio.SocketListener]:
+    """Bind the metrics address ("HOST:PORT"); OSError if it cannot be."""
     host, port = split_address(address)
     listeners = await trio.open_tcp_listeners(port, host=host)
     log.info("metrics_listening", address=address)
+    return listeners
+
+
+async def serve_metrics(listeners: list[trio.SocketListener], ports: PortViews,
+                        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    registry = registry_for(ports)
     task_status.started()
     await trio.serve_listeners(lambda stream: _answer(stream, registry), listeners)
 

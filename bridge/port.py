@@ -33,6 +33,7 @@ from .config import PortSettings
 from .counters import PortCounters
 from .dialects.api import Dialect
 from .links.link import Link
+from .log import traced
 from .output import UartOutput
 from .store import Store
 
@@ -143,13 +144,13 @@ class Port:
                 return self._device_lost("end of file")
             self.counters.uart_in += len(data)
             if self.trace:
-                self.log.debug("uart_rx", data=data.hex())
+                self.log.debug("uart_rx", **traced(data))
             await self._in.put((trio.current_time(), data), len(data))
 
     def _wrote(self, data: bytes) -> None:
         self.counters.uart_out += len(data)
         if self.trace:
-            self.log.debug("uart_tx", data=data.hex())
+            self.log.debug("uart_tx", **traced(data))
 
     # -- the interpreter -----------------------------------------------------------
 

@@ -8,6 +8,7 @@ leaking into the rest of the suite.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import re
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import pytest
 import trio
-from conftest import WAIT, Device, Peer, TcpServer, open_skt_client
+from conftest import WAIT, Device, Peer, TcpServer, open_skt_client, plug_serial_device, unplug
 
 MODULE = [sys.executable, "-m", "bridge"]
 EXIT_WITHIN = 5.0  # seconds from SIGTERM/SIGINT to the process's exit
@@ -267,6 +268,19 @@ async def test_run_config_with_two_ports(tmp_path: Path) -> None:
         assert len(stdout.splitlines()) == 2
 
 
+async def test_version_and_license(tmp_path: Path) -> None:
+    """``at-bridge --version``; the installed metadata says MIT and ships LICENSE."""
+    with trio.fail_after(WAIT):
+        result = await trio.run_process([*script(), "--version"], capture_stdout=True,
+                                        capture_stderr=True)
+    version = importlib.metadata.version("at-bridge")
+    assert (result.stdout, result.stderr) == (f"at-bridge {version}\n".encode(), b"")
+    metadata = importlib.metadata.metadata("at-bridge")
+    assert metadata["License-Expression"] == "MIT"
+    assert metadata.get_all("License-File") == ["LICENSE"]
+    assert "MIT License" in (Path(__file__).parent.parent / "LICENSE").read_text()
+
+
 # --- at-bridge check-config ------------------------------------------------------
 
 # Every key and its default, as README.md documents them (state_dir has none).
@@ -417,6 +431,64 @@ async def test_run_rejects_bad_config_with_one_line(tmp_path: Path, case: str, t
     assert_one_error_line(result, (str(path) if key == "config.toml" else key) + ":")
 
 
+# What check-config can know besides types and ranges: (id, extra text for
+# the second half of a config whose first port is MINIMAL's, the exact line)
+REFUSED = [
+    ("same-device", '[[port]]\nname = "a"\ndevice = "/dev/null"\n'
+     '[[port]]\nname = "b"\ndevice = "/dev/../dev/null"\n',
+     "port[2].device: /dev/../dev/null is port[1]'s device too"),
+    ("same-pty-link", '[[port]]\nname = "a"\ndevice = "pty:uart"\n'
+     '[[port]]\nname = "b"\ndevice = "pty:./uart"\n',
+     "port[2].device: pty:./uart is port[1]'s device too"),
+    ("not-a-character-device", '[[port]]\nname = "a"\ndevice = "/"\n',
+     "port[1].device: / is not a character device"),
+    ("pty-link-over-a-file", '[[port]]\nname = "a"\ndevice = "pty:config.toml"\n',
+     "port[1].device: config.toml exists and is not a symbolic link "
+     "(a pty link replaces only a link)"),
+    ("tls-file-missing", 'tls_ca_file = "/nonexistent/ca.pem"\n',
+     "port[0].tls_ca_file: cannot read /nonexistent/ca.pem: No such file or directory"),
+    ("tls-file-unreadable", 'tls_server_key_file = "/"\n',
+     "port[0].tls_server_key_file: cannot read /: Is a directory"),
+    ("bind-address-name", 'bind_address = "localhost"\n',
+     "port[0].bind_address: 'localhost' is not an IP address"),
+    ("bind-address-range", 'bind_address = "10.0.0.256"\n',
+     "port[0].bind_address: '10.0.0.256' is not an IP address"),
+    ("enum-dialect", 'dialect = "xyz"\n',
+     """port[0].dialect: invalid value 'xyz', expected "cip" or "skt\""""),
+    ("enum-flow-control", 'flow_control = "maybe"\n',
+     """port[0].flow_control: invalid value 'maybe', expected "none", "rtscts" or "xonxoff\""""),
+]
+
+
+@pytest.mark.parametrize("command", ["check-config", "run"])
+@pytest.mark.parametrize(("case", "extra", "line"), REFUSED, ids=[c[0] for c in REFUSED])
+async def test_config_refusals_name_the_key(tmp_path: Path, command: str, case: str,
+                                            extra: str, line: str) -> None:
+    """check-config and ``run --config`` refuse what can be known before
+    running: exit 2, this exact line, nothing opened or printed."""
+    path = tmp_path / "config.toml"
+    path.write_text(MINIMAL + extra)
+    args = ["check-config", str(path)] if command == "check-config" else [
+        "run", "--config", str(path)]
+    result = await run_command(tmp_path, *args)
+    assert (result.returncode, result.stdout, result.stderr.decode()) \
+        == (2, b"", f"at-bridge: {line}\n")
+    assert not os.path.lexists(tmp_path / "uart")
+
+
+async def test_check_config_accepts_what_may_come_later(tmp_path: Path) -> None:
+    """An absent device, an IPv6 bind address, TLS files that exist, "pty:"
+    ports (no link) side by side, and a stale pty link are fine."""
+    (tmp_path / "ca.pem").write_text("any text: it is read when a link needs it\n")
+    os.symlink("/dev/pts/nonexistent", tmp_path / "stale")
+    result = await check_config(tmp_path, MINIMAL + 'bind_address = "::1"\n'
+                                f'tls_ca_file = "{tmp_path / "ca.pem"}"\n'
+                                '[[port]]\nname = "b"\ndevice = "pty:"\n'
+                                '[[port]]\nname = "c"\ndevice = "/dev/no-such-tty"\n'
+                                '[[port]]\nname = "d"\ndevice = "pty:stale"\n')
+    assert (result.returncode, result.stderr) == (0, b"")
+
+
 async def test_run_config_with_pty_is_rejected(tmp_path: Path) -> None:
     """--pty and --dialect describe the one port of a config-less run."""
     path = tmp_path / "config.toml"
@@ -427,18 +499,116 @@ async def test_run_config_with_pty_is_rejected(tmp_path: Path) -> None:
     assert not os.path.lexists(tmp_path / "uart")
 
 
-async def test_trace_logs_traffic_as_hex_with_port_and_con_id(tmp_path: Path,
-                                                             tcp_server: TcpServer) -> None:
-    """--trace logs every byte moved, as hex, one JSON event per line, with the
-    port and (for link traffic) the con_id bound."""
+async def test_trace_logs_traffic_as_hex_and_text_with_port_and_con_id(
+        tmp_path: Path, tcp_server: TcpServer) -> None:
+    """--trace logs every byte moved, as hex and as escaped text beside it, one
+    JSON event per line, with the port and (for link traffic) the con_id bound."""
     async with bridge_with_link(tmp_path, tcp_server, "--trace", "--log-format", "json",
-                                payload=b"\x00\xffA") as (bridge, _, _):
+                                payload=b"\x00\xffA\\") as (bridge, _, _):
         assert await bridge.stop() == 0
     events = [json.loads(line) for line in bridge.stderr().splitlines()]
-    assert {"event": "link_tx", "con_id": 1, "data": "00ff41", "port": "uart"}.items() \
-        <= next(e for e in events if e["event"] == "link_tx").items()
-    uart_rx = "".join(e["data"] for e in events if e["event"] == "uart_rx")
-    assert b"AT+SKTSEND=3,1:\x00\xffA".hex() in uart_rx
-    uart_tx = "".join(e["data"] for e in events if e["event"] == "uart_tx")
-    assert b"\r\n+SKTSEND:OK\r\n".hex() in uart_tx
-    assert all(e.get("port") == "uart" for e in events if e["event"] in ("uart_rx", "uart_tx"))
+    assert {"event": "link_tx", "con_id": 1, "hex": "00ff415c", "text": "\\x00\\xffA\\\\",
+            "port": "uart"}.items() <= next(e for e in events if e["event"] == "link_tx").items()
+    uart_rx = [e for e in events if e["event"] == "uart_rx"]
+    assert b"AT+SKTSEND=4,1:\x00\xffA\\".hex() in "".join(e["hex"] for e in uart_rx)
+    assert "AT+SKTSEND=4,1:\\x00\\xffA\\\\" in "".join(e["text"] for e in uart_rx)
+    uart_tx = [e for e in events if e["event"] == "uart_tx"]
+    assert b"\r\n+SKTSEND:OK\r\n".hex() in "".join(e["hex"] for e in uart_tx)
+    assert "\\r\\n+SKTSEND:OK\\r\\n" in "".join(e["text"] for e in uart_tx)
+    assert all(e.get("port") == "uart" for e in uart_rx + uart_tx)
+
+
+# --- operational failures: one line, and the right outcome ------------------------
+
+
+def assert_refused(result: subprocess.CompletedProcess[bytes], line: str) -> None:
+    assert (result.returncode, result.stdout, result.stderr.decode()) \
+        == (2, b"", f"at-bridge: {line}\n")
+
+
+async def test_pty_link_in_a_missing_directory_is_one_line(tmp_path: Path) -> None:
+    link = tmp_path / "nodir" / "uart"
+    result = await run_command(tmp_path, "run", "--pty", str(link))
+    assert_refused(result, f"port uart: cannot link the pty at {link}: "
+                           f"directory {tmp_path / 'nodir'} does not exist")
+
+
+async def test_pty_link_never_replaces_a_file(tmp_path: Path) -> None:
+    mine = tmp_path / "notes.txt"
+    mine.write_text("mine\n")
+    result = await run_command(tmp_path, "run", "--pty", str(mine))
+    assert_refused(result, f"port[0].device: {mine} exists and is not a symbolic link "
+                           "(a pty link replaces only a link)")
+    assert mine.read_text() == "mine\n"
+
+
+async def test_second_daemon_leaves_the_first_ones_pty_link_alone(tmp_path: Path) -> None:
+    """A second daemon naming a pty link the first holds refuses to start,
+    and the link still leads to the first daemon's terminal."""
+    link = tmp_path / "uart"
+    async with running(tmp_path, "--pty", str(link)) as first:
+        assert await first.line() == str(link)
+        target = os.readlink(link)
+        config = tmp_path / "second.toml"
+        config.write_text(f'[[port]]\nname = "other"\ndevice = "pty:{tmp_path}/other"\n'
+                          f'[[port]]\nname = "same"\ndevice = "pty:{link}"\n')
+        result = await run_command(tmp_path, "run", "--config", str(config))
+        assert_refused(result, f"port same: pty link {link} is served by another at-bridge "
+                               f"(pid {first.process.pid})")
+        assert not os.path.lexists(tmp_path / "other")  # nothing was opened
+        assert os.readlink(link) == target
+        device = Device(str(link))
+        await device.command(STATE, STATE_OK)
+        await device.aclose()
+        assert await first.stop() == 0, first.stderr()
+    assert not os.path.lexists(link) and not os.path.lexists(f"{link}.lock")
+    async with running(tmp_path, "--pty", str(link)) as third:  # free again
+        assert await third.line() == str(link)
+
+
+async def test_second_daemon_refuses_a_device_the_first_holds(tmp_path: Path) -> None:
+    device, host = tmp_path / "ttyUSB0", tmp_path / "host"
+    socat = await plug_serial_device(device, host)
+    try:
+        config = tmp_path / "usb.toml"
+        config.write_text(f'[[port]]\nname = "usb"\ndevice = "{device}"\n')
+        async with running(tmp_path, "--config", str(config)) as first:
+            assert await first.line() == str(device)
+            result = await run_command(tmp_path, "run", "--config", str(config))
+            assert_refused(result, f"port usb: device {device} is locked by another process "
+                                   "(another at-bridge, or a terminal program)")
+            assert await first.stop() == 0, first.stderr()
+    finally:
+        unplug(socat)
+
+
+async def test_metrics_address_in_use_exits_2_before_opening_a_port(tmp_path: Path) -> None:
+    with trio.socket.socket() as taken:
+        await taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = tmp_path / "metrics.toml"
+        config.write_text(f'[daemon]\nmetrics_address = "127.0.0.1:{port}"\n'
+                          f'[[port]]\nname = "m"\ndevice = "pty:{tmp_path}/m"\n')
+        result = await run_command(tmp_path, "run", "--config", str(config))
+    assert_refused(result, f"daemon.metrics_address: cannot listen on 127.0.0.1:{port}: "
+                           "Address already in use")
+    assert not os.path.lexists(tmp_path / "m")
+
+
+async def test_device_that_is_not_a_terminal_is_retried_with_one_line(tmp_path: Path) -> None:
+    """/dev/null is a character device but no terminal: one warning, no
+    traceback, and the port keeps retrying (debug lines) with backoff."""
+    config = tmp_path / "null.toml"
+    config.write_text('[daemon]\nlog_format = "json"\nlog_level = "debug"\n'
+                      '[[port]]\nname = "null"\ndevice = "/dev/null"\n')
+    async with running(tmp_path, "--config", str(config)) as bridge:
+        with trio.fail_after(WAIT):
+            while bridge.stderr().count('"port_still_retrying"') < 3:
+                await trio.sleep(0.05)
+        assert await bridge.stop() == 0
+    events = [json.loads(line) for line in bridge.stderr().splitlines()]
+    assert [(e["event"], e["why"]) for e in events if e["level"] != "debug"
+            and e["event"] != "stopping"] == [("port_failed", "/dev/null is not a terminal")]
+    retries = [e for e in events if e["event"] == "port_still_retrying"]
+    assert {e["why"] for e in retries} == {"/dev/null is not a terminal"}

@@ -4,8 +4,12 @@ systemd's notify socket, SIGHUP reloads and the metrics endpoint."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import trio
@@ -16,10 +20,12 @@ from conftest import (
     free_port,
     open_skt_client,
     plug_serial_device,
+    require_binary,
     unplug,
 )
 from test_cli import running
 
+from bridge import __version__
 from bridge.config import Config, DaemonSettings, PortSettings
 from bridge.daemon import serve
 
@@ -214,9 +220,85 @@ async def test_metrics_endpoint(tmp_path: Path, tcp_server: TcpServer) -> None:
                 'at_bridge_link_bytes_total{direction="out",port="m"} 5.0',
                 'at_bridge_link_bytes_total{direction="in",port="m"} 6.0',
                 'at_bridge_open_link_bytes_total{direction="in",link="1",port="m"} 6.0',
-                'at_bridge_problems_total{kind="client_failed",port="m"} 1.0'):
+                'at_bridge_problems_total{kind="client_failed",port="m"} 1.0',
+                f'at_bridge_build_info{{version="{__version__}"}} 1.0'):
             assert line in body, line
+        assert_process_metrics(body, bridge.process.pid)
         assert (await http_get(metrics_port, "/other"))[0] == "HTTP/1.1 404 Not Found"
         assert await bridge.stop() == 0
         await device.aclose()
         await peer.aclose()
+
+
+def metric(body: str, name: str) -> float:
+    match = re.search(rf"^{name} (\S+)$", body, re.MULTILINE)
+    assert match, f"{name} is missing"
+    return float(match[1])
+
+
+def assert_process_metrics(body: str, pid: int) -> None:
+    """prometheus-client's process collector, about the daemon's own process."""
+    with open(f"/proc/{pid}/status") as status:
+        rss_kib = int(re.search(r"^VmRSS:\s+(\d+) kB", status.read(), re.MULTILINE)[1])
+    assert abs(metric(body, "process_resident_memory_bytes") / 1024 - rss_kib) < 0.25 * rss_kib
+    assert 0 < metric(body, "process_cpu_seconds_total") < 60
+    assert 4 <= metric(body, "process_open_fds") < metric(body, "process_max_fds")
+    assert abs(metric(body, "process_start_time_seconds") - time.time()) < 60
+
+
+async def test_process_metrics_where_proc_shows_processes_only(tmp_path: Path) -> None:
+    """systemd's ProcSubset=pid (set by the units) hides /proc/stat, where
+    prometheus-client finds the boot time: the process metrics stay."""
+    metrics_port = free_port()
+    config = tmp_path / "at-bridge.toml"
+    link = tmp_path / "m"
+    write_config(config, tmp_path, {"m": f"pty:{link}"},
+                 metrics_address=f"127.0.0.1:{metrics_port}")
+    subset_pid = [require_binary("unshare"), "--mount", "sh", "-c",
+                  'mount -t proc -o subset=pid proc /proc && exec "$@"', "sh",
+                  sys.executable, "-m", "bridge"]
+    async with running(tmp_path, "--config", str(config), command=subset_pid) as bridge:
+        assert await bridge.line() == str(link)
+        status, body = await http_get(metrics_port, "/metrics")
+        assert status == "HTTP/1.1 200 OK"
+        assert_process_metrics(body, bridge.process.pid)
+        assert await bridge.stop() == 0
+
+
+def test_prometheus_client_loads_only_for_metrics() -> None:
+    """Without metrics_address nothing imports prometheus-client (logging
+    counts problems without it), and the metrics do not import the daemon."""
+    daemon = ("import sys, bridge.cli, bridge.daemon, bridge.log, bridge.port; "
+              "sys.exit('prometheus_client' in sys.modules)")
+    metrics = "import sys, bridge.metrics; sys.exit('bridge.daemon' in sys.modules)"
+    for code in (daemon, metrics):
+        assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0, code
+
+
+async def test_reload_waits_for_a_pty_link_another_daemon_holds(tmp_path: Path) -> None:
+    """A port added by SIGHUP whose pty link another daemon serves is retried
+    (one warning saying who holds it) and takes the link once it is free."""
+    held = tmp_path / "held"
+    config = tmp_path / "at-bridge.toml"
+    write_config(config, tmp_path, {"a": f"pty:{tmp_path / 'a'}"})
+    async with running(tmp_path, "--pty", str(held)) as first, \
+            running(tmp_path, "--config", str(config)) as second:
+        assert await first.line() == str(held)
+        assert await second.line() == str(tmp_path / "a")
+        target = os.readlink(held)
+        write_config(config, tmp_path, {"a": f"pty:{tmp_path / 'a'}", "b": f"pty:{held}"})
+        second.process.send_signal(signal.SIGHUP)
+        with trio.fail_after(WAIT):
+            while "port_failed" not in second.stderr():
+                await trio.sleep(0.02)
+        await trio.sleep(0.5)  # retries meanwhile: still one warning, the link untouched
+        failed = [line for line in second.stderr().splitlines() if "port_failed" in line]
+        assert len(failed) == 1 and (f"pty link {held} is served by another at-bridge "
+                                     f"(pid {first.process.pid})") in failed[0], failed
+        assert os.readlink(held) == target
+        assert await first.stop() == 0
+        assert await second.line(timeout=3) == str(held)
+        device = Device(str(held))  # the second daemon answers there now
+        await device.command(b"AT+SKTSTATE", b"\r\n+SKTSTATE:OK\r\n")
+        await device.aclose()
+        assert await second.stop() == 0

@@ -26,6 +26,7 @@ from ..links.inbound import Address
 from ..links.link import Link
 from ..links.table import LinkTable
 from ..links.tcp import RECEIVE_CHUNK, TcpServerLink
+from ..log import traced
 from .api import PortServices
 
 
@@ -174,7 +175,7 @@ class Links:
             link.bytes_out += len(data)
             counters.link_out += len(data)
         if self.port.trace:
-            self.port.log.debug(direction, con_id=link.con_id, data=data.hex())
+            self.port.log.debug(direction, con_id=link.con_id, **traced(data))
 
 
 # -- admission of a server's peers ----------------------------------------------------

@@ -6,15 +6,13 @@ from contextlib import AbstractAsyncContextManager
 
 import trio
 
-from ..config import PortSettings
+from ..config import PTY_PREFIX, PortSettings, pty_link
 from .pty import open_pty
 from .serial import open_serial
-
-PTY_PREFIX = "pty:"
 
 
 def open_device(settings: PortSettings) -> AbstractAsyncContextManager[tuple[trio.abc.Stream, str]]:
     """Open the port's device; yields the stream and the path a host opens."""
     if settings.device.startswith(PTY_PREFIX):
-        return open_pty(settings.device[len(PTY_PREFIX):] or None)
+        return open_pty(pty_link(settings.device))
     return open_serial(settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import termios
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -17,5 +18,11 @@ async def open_serial(settings: PortSettings) -> AsyncIterator[tuple[trio.abc.St
     stream = SerialStream(settings.device, exclusive=True, baudrate=settings.baudrate,
                           rtscts=settings.flow_control == "rtscts",
                           xonxoff=settings.flow_control == "xonxoff")
-    async with stream:
+    try:
+        await stream.aopen()
+    except termios.error:  # not an OSError: setting the line up needs a terminal
+        raise OSError(f"{settings.device} is not a terminal") from None
+    try:
         yield DeviceStream(stream, stream.fd), settings.device
+    finally:
+        await stream.aclose()
