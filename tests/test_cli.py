@@ -290,7 +290,9 @@ PORT_DEFAULTS = {
     "line_limit": 4096, "payload_limit": 4096, "link_buffer": 65536, "uart_buffer": 65536,
     "connect_timeout": 10.0, "bind_address": "0.0.0.0", "dns_server_timeout": 5.0,
     "dns_timeout": 15.0, "ping_timeout": 5.0, "sntp_timeout": 5.0, "sntp_interval": 3600.0,
-    "tls_verify": True, "tls_handshake_timeout": 10.0,
+    "tls_verify": True, "tls_handshake_timeout": 10.0, "esp_at_version": "2.4",
+    "wifi_networks": [], "boot_joined": False, "ipd_chunk": 1460, "urc_gap_ms": 20,
+    "ready_ms": 300,
 }
 
 MINIMAL = '[[port]]\nname = "meter1"\ndevice = "pty:"\n'
