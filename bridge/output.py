@@ -39,6 +39,7 @@ class UartOutput:
         self.quiet_until = 0.0
         self._queue = ByteQueue[bytes](limit)
         self._queued = 0  # frames handed to the writer and not yet written
+        self._flushed = trio.lowlevel.ParkingLot()
         self._write_nowait: Callable[[bytes], int] | None = None
         self._written = written
         self._lost = lost
@@ -91,6 +92,13 @@ class UartOutput:
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 return self._lost(f"write failed: {exc!r}")
             self._queued -= len(parts)
+            if not self._queued:
+                self._flushed.unpark_all()
+
+    async def flush(self) -> None:
+        """Wait until every frame sent so far has been written."""
+        while self._queued:
+            await self._flushed.park()
 
     def frame_slot(self) -> FrameSlot:
         """``async with output.frame_slot():`` around taking data for an

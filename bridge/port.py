@@ -25,7 +25,7 @@ import structlog
 import trio
 
 from . import dialects
-from .at.commands import EnterTransparent, ExpectPayload, Outcome
+from .at.commands import NOTHING, EnterTransparent, ExpectPayload, Outcome
 from .at.events import NEED_DATA, CommandLine, Event, LineTooLong, Payload
 from .at.framer import TIMED_MODES, Framer
 from .byte_queue import ByteQueue
@@ -36,6 +36,8 @@ from .links.link import Link
 from .log import traced
 from .output import UartOutput
 from .store import Store
+from .uart.line import LineSettings
+from .uart.line import apply as apply_line
 
 UART_CHUNK = 65536
 COMPLAINTS_PER_SECOND = 5  # line noise must not flood the log
@@ -64,11 +66,13 @@ class Port:
         self._complaint_window = -1.0
         self._complaints = self._suppressed = 0
         self._span_open = False  # the interpreter holds the output for a command (E26)
+        self._uart: trio.abc.Stream | None = None
         self.dialect: Dialect = dialects.load(settings.dialect)(self)
 
     async def run(self, uart: trio.abc.Stream) -> None:
         """Serve the UART until cancelled; raises DeviceLost if it fails."""
         self.output.attach(uart)
+        self._uart = uart
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
@@ -103,6 +107,13 @@ class Port:
             self.log.warning(event, **fields)
         else:
             self._suppressed += 1
+
+    async def switch_uart(self, line: LineSettings) -> bool:
+        """Once every frame so far is written, switch a serial device's line
+        settings; False for a device that has none (a pty: only recorded)."""
+        assert self._uart is not None
+        await self.output.flush()
+        return await apply_line(self._uart, line)
 
     async def notify(self, notice: object) -> None:
         """Hand a link's notice to the interpreter, in order with UART bytes."""
@@ -226,7 +237,7 @@ class Port:
         output lock; a command's span ends with its final reply."""
         output = self.output
         if not self._span_open:
-            if outcome.reply == b"" and outcome.commit is None and outcome.then is None:
+            if outcome == NOTHING:
                 return  # nothing to write (transparent data): no need to wait for the lock
             await output.lock.acquire()
         try:
@@ -238,6 +249,8 @@ class Port:
                 self.dialect.framer.expect_payload(then.size, then.terminator)
             elif isinstance(then, EnterTransparent):
                 self.dialect.framer.enter_transparent(trio.current_time())
+            if outcome.after is not None:
+                await outcome.after()
         finally:
             if not (self._span_open and isinstance(outcome.then, ExpectPayload)):
                 self._span_open = False

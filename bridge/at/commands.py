@@ -54,7 +54,9 @@ Next = ExpectPayload | EnterTransparent | None
 class Outcome:
     """What a command did: its reply, the framer's next mode, and a state
     change (``commit``) that must take effect in the same step as the reply
-    is written, so no unsolicited frame falls between them.
+    is written, so no unsolicited frame falls between them. ``after`` runs
+    once the reply has been written, before anything else is (ESP-AT's
+    AT+UART_CUR switches the line there).
 
     ``final`` is False when the command is not over with this reply (a
     prompt whose payload is still to come).
@@ -63,6 +65,7 @@ class Outcome:
     reply: bytes = b""
     then: Next = None
     commit: Callable[[], None] | None = None
+    after: Callable[[], Awaitable[None]] | None = None
 
     @property
     def final(self) -> bool:

@@ -13,6 +13,7 @@ from typing import Any
 REGISTRY = {
     "skt": "bridge.dialects.skt:SktDialect",
     "cip": "bridge.dialects.cip:CipDialect",
+    "esp-at": "bridge.dialects.esp:EspDialect",
 }
 NAMES = tuple(REGISTRY)
 DEFAULT = "skt"

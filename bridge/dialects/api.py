@@ -18,6 +18,7 @@ from ..counters import PortCounters
 from ..links.link import Link
 from ..output import UartOutput
 from ..store import Store
+from ..uart.line import LineSettings
 
 
 class PortServices(Protocol):
@@ -42,6 +43,10 @@ class PortServices(Protocol):
 
     async def notify(self, notice: object) -> None:
         """Hand a notice to the interpreter, in order with the UART's bytes."""
+
+    async def switch_uart(self, line: LineSettings) -> bool:
+        """Switch the serial line once what was written has left (False: not
+        a serial line, nothing changed)."""
 
 
 class Dialect(Protocol):

@@ -83,7 +83,7 @@ class DialectBase:
     def on_escape(self) -> Outcome:
         raise NotImplementedError
 
-    def setting_changed(self, setting: Setting) -> None:
+    async def setting_changed(self, setting: Setting) -> None:
         """A Setting row was set (a dialect may persist it)."""
 
     # -- events from the framer ------------------------------------------------
@@ -123,7 +123,7 @@ class DialectBase:
                     return self.refused(Refused(row, form, exc, action.error))
             case SettingCall(setting=setting, form=Form.SET, values=values):
                 self.settings[setting.name] = tuple(values)
-                self.setting_changed(setting)
+                await self.setting_changed(setting)
                 return Outcome(self.setting_reply(setting, Form.SET))
             case SettingCall(setting=setting, form=form):
                 return Outcome(self.setting_reply(setting, form))

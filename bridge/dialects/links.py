@@ -45,7 +45,8 @@ class Ending(enum.Enum):
 class Framing(Protocol):
     """What a dialect says of its links' data."""
 
-    frame_limit: int
+    def frame_limit(self, link: Link) -> int:
+        """The most data one frame carries."""
 
     def delivery(self, link: Link) -> Delivery: ...
 
@@ -142,7 +143,7 @@ class Links:
                 delivery = framing.delivery(link)
                 if inbound and delivery in (Delivery.FORWARD, Delivery.RAW):
                     raw = delivery is Delivery.RAW
-                    data, source = inbound.take(RECEIVE_CHUNK if raw else framing.frame_limit)
+                    data, source = inbound.take(RECEIVE_CHUNK if raw else framing.frame_limit(link))
                     self.account("link_rx", link, data)
                     await port.output.send(data if raw
                                            else framing.data_frame(link, data, source))

@@ -13,15 +13,18 @@ from .tls_stream import TlsStream
 
 
 async def connect_tls(host: str, port: int, context: SSL.Context, *, inbound_capacity: int,
-                      resolver: Resolve = resolve) -> TcpLink:
+                      resolver: Resolve = resolve, server_name: str | None = None,
+                      alpn: tuple[str, ...] = ()) -> TcpLink:
     """Connect (ConnectError) and shake hands (HandshakeError); the caller
-    bounds the time."""
+    bounds the time. SNI is ``server_name`` if given, else the host's name."""
     transport = await open_stream(host, port, resolver)
     connection = SSL.Connection(context)
     connection.set_connect_state()
-    name = sni_name(host)
+    name = server_name.encode("idna") if server_name else sni_name(host)
     if name is not None:
         connection.set_tlsext_host_name(name)
+    if alpn:
+        connection.set_alpn_protos([protocol.encode() for protocol in alpn])
     return await _shake_hands(transport, connection, Role.CLIENT, inbound_capacity)
 
 

@@ -18,17 +18,19 @@ MAX_DATAGRAM = 65535
 class UdpLink(Link):
     """Receives datagrams from anyone; sends to ``dest`` or the default peer.
 
-    A server's default peer is the last source it heard from, so a reply
-    needs no address (as the module does).
+    With no peer yet, the first sender becomes it. After that the peer
+    changes to a new sender ``peer_changes`` more times (None: always, as a
+    server does, so a reply needs no address).
     """
 
     def __init__(self, sock: trio.socket.SocketType, *, role: Role, peer: Address | None,
-                 inbound_capacity: int) -> None:
+                 inbound_capacity: int, peer_changes: int | None = 0) -> None:
         local = sock.getsockname()
         super().__init__(role=role, proto=Proto.UDP, local=(local[0], local[1]), remote=peer,
                          fileno=sock.fileno(),
                          inbound=Inbound(inbound_capacity, datagrams=True))
         self.sock = sock
+        self.peer_changes = peer_changes
 
     async def receive_loop(self) -> None:
         assert self.inbound is not None
@@ -41,8 +43,10 @@ class UdpLink(Link):
                 self.inbound.end("reset")
                 return
             source = (source[0], source[1])
-            if self.role is Role.SERVER:
+            if source != self.remote and (self.remote is None or self.peer_changes != 0):
                 self.remote = source
+                if self.peer_changes:
+                    self.peer_changes -= 1
             await self.inbound.put(data, source)
 
     async def send(self, data: bytes, dest: Address | None = None) -> None:
@@ -60,7 +64,7 @@ class UdpLink(Link):
 
 async def open_udp(*, role: Role, bind_host: str, local_port: int,
                    peer: tuple[str, int] | None, inbound_capacity: int,
-                   resolver: Resolve = resolve) -> UdpLink:
+                   resolver: Resolve = resolve, peer_changes: int | None = 0) -> UdpLink:
     """A UDP socket bound to ``local_port`` (0: any) with an optional peer."""
     family = socket.AF_INET
     peer_addr = None
@@ -72,4 +76,4 @@ async def open_udp(*, role: Role, bind_host: str, local_port: int,
     sock = new_socket(family, socket.SOCK_DGRAM)
     await bind(sock, bind_addr)
     return UdpLink(sock, role=role, peer=(peer_addr[0], peer_addr[1]) if peer_addr else None,
-                   inbound_capacity=inbound_capacity)
+                   inbound_capacity=inbound_capacity, peer_changes=peer_changes)

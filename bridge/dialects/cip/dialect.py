@@ -53,7 +53,6 @@ def make_framer(line_limit: int, guard: float) -> Framer:
 
 
 class CipDialect(DialectBase):
-    frame_limit = MAX_FRAME
 
     def __init__(self, port: PortServices) -> None:
         super().__init__(port)
@@ -180,6 +179,9 @@ class CipDialect(DialectBase):
 
     def delivery(self, link: Link) -> Delivery:
         return Delivery.RAW if self.transparent.link is link else Delivery.FORWARD
+
+    def frame_limit(self, link: Link) -> int:
+        return MAX_FRAME
 
     def data_frame(self, link: Link, data: bytes, source: Address | None) -> bytes:
         return replies.received(link.con_id, data)

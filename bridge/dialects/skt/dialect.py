@@ -100,7 +100,7 @@ class SktDialect(DialectBase):
         super().__init__(port)
         settings = port.settings
         self.commands = COMMANDS
-        self.payload_limit = self.frame_limit = settings.payload_limit
+        self.payload_limit = settings.payload_limit
         self.framer = make_framer(settings.line_limit, settings.guard_ms / 1000)
         self.links = Links(port, CON_IDS, self, Ending.KEEP)  # S7
         self.transparent = Transparent(port, self.links, self.framer,
@@ -142,9 +142,11 @@ class SktDialect(DialectBase):
         bind = self.port.settings.bind_address
         try:
             if mode == UDP:
+                # S6: replies go to the last peer heard from
                 link: Link = await open_udp(role=Role.SERVER, bind_host=bind,
                                             local_port=local_port, peer=None,
-                                            inbound_capacity=self.port.settings.link_buffer)
+                                            inbound_capacity=self.port.settings.link_buffer,
+                                            peer_changes=None)
             else:
                 context = self.tls.server() if mode == SSL else None
                 link = await listen_tcp(bind, local_port, proto=proto)
@@ -310,6 +312,9 @@ class SktDialect(DialectBase):
         if self.transparent.link is not None:
             return Delivery.RAW if self.transparent.link is link else Delivery.KEEP
         return Delivery.FORWARD if self.auto_receive else Delivery.KEEP
+
+    def frame_limit(self, link: Link) -> int:
+        return self.payload_limit  # auto-receive frames, as SKTREAD's largest
 
     def data_frame(self, link: Link, data: bytes, source: Address | None) -> bytes:
         return replies.read_data(link.con_id, data,
