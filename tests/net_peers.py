@@ -53,11 +53,13 @@ async def dnsmasq(address: str, tmp_path: Path) -> AsyncIterator[None]:
 
 
 @asynccontextmanager
-async def late_dns(address: str, delay: float, answer: str) -> AsyncIterator[None]:
+async def late_dns(address: str, delay: float, answer: str) -> AsyncIterator[list[float]]:
     """A DNS server on address:53 that answers every A query with ``answer``,
-    ``delay`` seconds after it came."""
+    ``delay`` seconds after it came; yields the times (trio.current_time)
+    its answers left, for tests that bound what happens after them."""
     sock = trio.socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     await sock.bind((address, 53))
+    answered: list[float] = []
 
     async def reply(wire: bytes, source: object) -> None:
         query = dns.message.from_wire(wire)
@@ -65,6 +67,7 @@ async def late_dns(address: str, delay: float, answer: str) -> AsyncIterator[Non
         name = query.question[0].name
         response.answer.append(dns.rrset.from_text(name, 60, "IN", "A", answer))
         await trio.sleep(delay)
+        answered.append(trio.current_time())
         await sock.sendto(response.to_wire(), source)
 
     async def serve(nursery: trio.Nursery) -> None:
@@ -75,7 +78,7 @@ async def late_dns(address: str, delay: float, answer: str) -> AsyncIterator[Non
     async with trio.open_nursery() as nursery:
         nursery.start_soon(serve, nursery)
         try:
-            yield
+            yield answered
         finally:
             nursery.cancel_scope.cancel()
             sock.close()
