@@ -85,8 +85,11 @@ class VirtualStation:
             self.joined = None
             self.quit = True
 
-    def boot_network(self) -> WifiNetwork:
-        return self.networks[0] if self.networks else network_for(DEFAULT_SSID, [])
+    def boot_network(self) -> tuple[str, str]:
+        """E11: the SSID and password boot_joined joins: the first configured
+        network, or one of our own."""
+        network = self.networks[0] if self.networks else network_for(DEFAULT_SSID, [])
+        return network.ssid, network.password
 
     def addresses(self) -> Station:
         """E12: the board's addresses while joined, zeros otherwise (the MAC is
