@@ -792,7 +792,7 @@ class EspDialect(DialectBase):
 
     async def set_dns(self, enable: int, *servers: str) -> Outcome:
         """E13: CIPDNS=1 with no server: the system resolver."""
-        if servers and not enable:
+        if any(servers) and not enable:  # omitted servers are ""
             raise bad("servers are for CIPDNS=1")
         self.services.resolver.servers = tuple(s for s in servers if s) if enable else ()
         self._dns_enabled = bool(enable)
