@@ -69,6 +69,7 @@ PACKET = Packing(size=1460, quiet=0.020)  # E23, as CIP's passthrough
 KEEPALIVE_INTERVAL, KEEPALIVE_COUNT = 1, 3  # E16, as CIP's
 BUILD_DATE = "Nov 30 2026 00:00:00"
 SERVER_PORT = 333  # E27
+SOFTAP_ADDRESSES = ("192.168.4.1", "192.168.4.1", "255.255.255.0")  # E8: ip, gateway, netmask
 MAX_DATAGRAM = 65535
 STATUS_KINDS = {Proto.TCP: "TCP", Proto.UDP: "UDP", Proto.SSL: "SSL"}
 
@@ -223,9 +224,13 @@ class EspDialect(DialectBase):
         return replies.value(setting.name, setting.text(self.setting(setting.name))) + replies.OK
 
     async def setting_changed(self, setting: Setting) -> None:
-        if setting.persisted and self.sysstore:
+        if setting.persisted:
+            await self._persist_setting(setting.name)
+
+    async def _persist_setting(self, name: str) -> None:
+        if self.sysstore:
             stored = self.port.store.load()
-            saved = {**stored.get("settings", {}), setting.name: list(self.settings[setting.name])}
+            saved = {**stored.get("settings", {}), name: list(self.settings[name])}
             await self.port.store.asave({**stored, "settings": saved})
 
     async def attention(self) -> Outcome:
@@ -352,14 +357,23 @@ class EspDialect(DialectBase):
     async def query_station(self) -> Outcome:
         """E12: AT+CIPSTA? (1.7 also AT+CIPSTA_CUR?: +CIPSTA_CUR:)."""
         station = self.station.addresses()
-        name = b"CIPSTA"
-        return Outcome(b"".join(b'+%s:%s:"%s"\r\n' % (name, key, value.encode()) for key, value in (
-            (b"ip", station.address), (b"gateway", station.gateway),
-            (b"netmask", station.netmask))) + replies.OK)
+        return Outcome(replies.addresses(b"CIPSTA", station.address, station.gateway,
+                                         station.netmask) + replies.OK)
 
     async def query_mac(self) -> Outcome:
         name = b"CIPSTAMAC"
         return Outcome(b'+%s:"%s"\r\n' % (name, self.station.mac().encode()) + replies.OK)
+
+    async def set_softap_addresses(self, *addresses: str) -> Outcome:
+        """E8: stored and shown, nothing more."""
+        self.settings["CIPAP"] = addresses
+        await self._persist_setting("CIPAP")
+        return Outcome(replies.OK)
+
+    async def query_softap_addresses(self) -> Outcome:
+        """E8: in CIPSTA?'s form."""
+        return Outcome(replies.addresses(b"CIPAP", *self.settings.get("CIPAP", SOFTAP_ADDRESSES))
+                       + replies.OK)
 
     async def store_only(self, *values: Any) -> Outcome:
         """E13: a setter that must not change the board's networking."""
@@ -1021,6 +1035,10 @@ ROWS = [
     row("CIPSTA", query=Action(D.query_station),
         set=Action(D.store_only, esp(text(), optional=(text(), text())))),
     row("CIPSTAMAC", query=Action(D.query_mac), set=Action(D.store_only, esp(text()))),
+    # SoftAP (E8): stored and shown; no station ever joins the virtual SoftAP
+    row("CIPAP", query=Action(D.query_softap_addresses), set=Action(D.set_softap_addresses, esp(
+        text(), optional=(text(SOFTAP_ADDRESSES[1]), text(SOFTAP_ADDRESSES[2]))))),
+    row("CWLIF", execute=Action(D.attention)),
     # links (E15-E20)
     row("CIPMUX", set=Action(D.set_mux, esp(Param(switch))), query=Action(D.query_mux)),
     row("CIPSTART", set=Action(D.start, start_arguments)),
@@ -1094,8 +1112,6 @@ SETTINGS = [
     Setting("SLEEP", esp(number(0, 3)), default=(1,)),
     Setting("CWSAP", esp(text(), text(), number(1, 14), number(0, 4), optional=(
         number(1, 10, 10), number(0, 1, 0))), default=("", "", 1, 0, 10, 0), persisted=True),
-    Setting("CIPAP", esp(text(), optional=(text("192.168.4.1"), text("255.255.255.0"))),
-            default=("192.168.4.1", "192.168.4.1", "255.255.255.0"), persisted=True),
     Setting("CIPV6", esp(number(0, 1)), default=(0,)),
     Setting("CIPRECONNINTV", esp(number(1, 36000)), default=(1,)),
     Setting("SAVETRANSLINK", esp(number(0, 1), optional=(any_text(""), number(0, 65535, 0),

@@ -73,6 +73,12 @@ def quoted(text: str) -> bytes:
     return b'"%s"' % escaped.encode("latin-1")
 
 
+def addresses(name: bytes, ip: str, gateway: str, netmask: str) -> bytes:
+    """E8/E12: ``+<name>:ip:"<ip>"`` then the gateway and netmask lines."""
+    return b"".join(b'+%s:%s:"%s"\r\n' % (name, key, value.encode())
+                    for key, value in ((b"ip", ip), (b"gateway", gateway), (b"netmask", netmask)))
+
+
 def address(ip: str, port: int, profile: Profile) -> bytes:
     """E24: `"<ip>",<port>` (1.7: unquoted)."""
     if profile.quoted_addresses:
