@@ -69,6 +69,7 @@ PACKET = Packing(size=1460, quiet=0.020)  # E23, as CIP's passthrough
 KEEPALIVE_INTERVAL, KEEPALIVE_COUNT = 1, 3  # E16, as CIP's
 BUILD_DATE = "Nov 30 2026 00:00:00"
 SERVER_PORT = 333  # E27
+DHCP_BOTH = 3  # E13: AT+CWDHCP's state at boot: station and SoftAP DHCP on
 SOFTAP_ADDRESSES = ("192.168.4.1", "192.168.4.1", "255.255.255.0")  # E8: ip, gateway, netmask
 MAX_DATAGRAM = 65535
 STATUS_KINDS = {Proto.TCP: "TCP", Proto.UDP: "UDP", Proto.SSL: "SSL"}
@@ -374,6 +375,19 @@ class EspDialect(DialectBase):
         """E8: in CIPSTA?'s form."""
         return Outcome(replies.addresses(b"CIPAP", *self.settings.get("CIPAP", SOFTAP_ADDRESSES))
                        + replies.OK)
+
+    async def set_dhcp(self, operate: int, mode: int) -> Outcome:
+        """E13: <operate> turns the <mode> bits (0 station, 1 SoftAP) on or off."""
+        state = self._dhcp_state()
+        self.settings["CWDHCP"] = ((state | mode) if operate else (state & ~mode),)
+        await self._persist_setting("CWDHCP")
+        return Outcome(replies.OK)
+
+    async def query_dhcp(self) -> Outcome:
+        return Outcome(replies.value("CWDHCP", str(self._dhcp_state())) + replies.OK)
+
+    def _dhcp_state(self) -> int:
+        return int(self.settings.get("CWDHCP", (DHCP_BOTH,))[0])
 
     async def store_only(self, *values: Any) -> Outcome:
         """E13: a setter that must not change the board's networking."""
@@ -1039,6 +1053,8 @@ ROWS = [
     row("CIPAP", query=Action(D.query_softap_addresses), set=Action(D.set_softap_addresses, esp(
         text(), optional=(text(SOFTAP_ADDRESSES[1]), text(SOFTAP_ADDRESSES[2]))))),
     row("CWLIF", execute=Action(D.attention)),
+    row("CWDHCP", set=Action(D.set_dhcp, esp(number(0, 1), number(0, 3))),
+        query=Action(D.query_dhcp)),
     # links (E15-E20)
     row("CIPMUX", set=Action(D.set_mux, esp(Param(switch))), query=Action(D.query_mux)),
     row("CIPSTART", set=Action(D.start, start_arguments)),
@@ -1102,7 +1118,6 @@ ROWS_2_4 = [
 
 #: E13, E31 and SoftAP (E8): stored, answered OK, shown in their queries
 SETTINGS = [
-    Setting("CWDHCP", esp(number(0, 1), number(0, 3)), default=(1, 3), persisted=True),
     Setting("CWHOSTNAME", esp(any_text()), default=("espressif",), render=render_text),
     Setting("CWCOUNTRY", esp(number(0, 1), text(), number(1, 14), number(1, 14)),
             default=(0, "CN", 1, 13)),
