@@ -330,18 +330,22 @@ class EspDialect(DialectBase):
         self.port.log.info("quit")
         return Outcome(self._disconnect_station() + replies.OK, commit=self._close_for_station)
 
-    async def scan(self, *filters: Any) -> Outcome:
+    async def scan(self, ssid: str | None = None, mac: str | None = None,
+                   channel: int | None = None, *scan_times: int) -> Outcome:
         """E14: the configured networks and the joined one, strongest first,
-        fields per AT+CWLAPOPT's mask; ``AT+CWLAP="<ssid>"[,"<mac>"][,<channel>]``
-        filters them."""
-        ssid, mac, channel = (list(filters) + [None, None, None])[:3]
-        mask = self.setting("CWLAPOPT")[1]
+        fields per AT+CWLAPOPT's mask, none weaker than its RSSI filter or
+        of an ecn its authmode mask leaves out;
+        ``AT+CWLAP=[<ssid>][,<mac>][,<channel>][,<scan type>,<min>,<max>]``
+        filters them (the scan times mean nothing here)."""
+        _, mask, weakest, authmodes = self.setting("CWLAPOPT")
         lines = []
         for network in self.station.scan():
-            if (ssid and network.ssid != ssid) or (mac and network.bssid != mac) \
-                    or (channel and network.channel != channel):
+            ecn = 3 if network.password else 0  # WPA2_PSK or OPEN
+            if (ssid and network.ssid != ssid) or (channel and network.channel != channel) \
+                    or (mac and network.bssid != mac.lower()) or network.rssi < weakest \
+                    or not authmodes >> ecn & 1:
                 continue
-            fields = [b"%d" % (3 if network.password else 0), replies.quoted(network.ssid),
+            fields = [b"%d" % ecn, replies.quoted(network.ssid),
                       b"%d" % network.rssi, b'"%s"' % (network.bssid or "").encode(),
                       b"%d" % network.channel, b"-1", b"-1", b"4", b"4", b"7", b"0"]
             fields = fields[:self.profile.cwlap_fields]
@@ -1044,7 +1048,8 @@ ROWS = [
         number(3, 600), number(0, 3)))), query=Action(D.query_join)),
     row("CWQAP", execute=Action(D.quit)),
     row("CWLAP", execute=Action(D.scan), set=Action(D.scan, esp(optional=(
-        any_text(), any_text(), number(0, 14))))),
+        any_text(), any_text(), number(0, 14), number(0, 1), number(0, 1500),
+        number(0, 1500))))),
     row("CIFSR", execute=Action(D.addresses)),
     row("CIPSTA", query=Action(D.query_station),
         set=Action(D.store_only, esp(text(), optional=(text(), text())))),
