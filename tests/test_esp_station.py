@@ -349,12 +349,16 @@ async def test_dhcp_state(start_port: StartPort) -> None:
 
 
 async def test_system_resolver_with_no_dns_servers(start_port: StartPort) -> None:
-    """E13: CIPDNS=1 with no server means the system resolver."""
+    """E13: CIPDNS=1 with no server means the system resolver (and is kept)."""
     device = await open_esp(start_port)
     await device.command(b"AT+CIPDNS?", b"+CIPDNS:0\r\n" + OK)
     await device.command(b"AT+CIPDNS=1", OK)
     await device.command(b"AT+CIPDNS?", b"+CIPDNS:1\r\n" + OK)
     await device.command(b'AT+CIPDOMAIN="localhost"', b'+CIPDOMAIN:"127.0.0.1"\r\n' + OK)
+    await device.command(b"AT+RST", OK)  # kept (E30)
+    await device.expect(READY)
+    await device.command(b"ATE0", b"ATE0\r\n" + OK)
+    await device.command(b"AT+CIPDNS?", b"+CIPDNS:1\r\n" + OK)
     await device.command(b'AT+CIPDNS=0,"127.0.0.53"', ERROR)  # servers are for 1
     await device.command(b"AT+CIPDNS=0", OK)
     await device.command(b"AT+CIPDNS?", b"+CIPDNS:0\r\n" + OK)

@@ -102,7 +102,6 @@ class EspDialect(DialectBase):
         self._greeting: trio.CancelScope | None = None
         self._pending_send: tuple[Link | None, Address | None, int] | None = None
         self._closing: list[Link] = []  # links a station change closes with its reply
-        self._dns_enabled = False
         self._defaults()
 
     def _defaults(self) -> None:
@@ -121,6 +120,8 @@ class EspDialect(DialectBase):
         self.sni: dict[int, str] = {}  # AT+CIPSSLCSNI
         self.alpn: dict[int, tuple[str, ...]] = {}  # AT+CIPSSLCALPN
         self.settings.clear()
+        self.services.resolver.servers = ()  # AT+CIPDNS=0: the system resolver
+        self._dns_enabled = False
         self.station.mode, self.station.joined = 1, None
         self.station.ever_joined = self.station.quit = self.station.had_link = False
 
@@ -160,8 +161,9 @@ class EspDialect(DialectBase):
         try:
             self.station.mode = int(stored.get("cwmode", 1))
             dns = stored.get("dns")
-            if dns is not None:
-                self.services.use_dns(True, tuple(dns)) if dns else self._system_dns()
+            if dns is not None:  # [] is AT+CIPDNS=1 with no server: the system resolver
+                self.services.resolver.servers = tuple(dns)
+                self._dns_enabled = True
             sntp = stored.get("sntp")
             self.services.clock.reset(self.port.start_task,
                                       SntpSettings(bool(sntp[0]), int(sntp[1]), tuple(sntp[2]))
@@ -172,9 +174,6 @@ class EspDialect(DialectBase):
                     self.settings[name] = tuple(values)
         except (TypeError, ValueError, KeyError) as exc:
             self.port.log.warning("stored_settings_ignored", why=repr(exc))
-
-    def _system_dns(self) -> None:
-        self.services.resolver.servers = ()
 
     async def _persist(self, **values: Any) -> None:
         """E30: with AT+SYSSTORE=1 a setter's value is saved for the port."""
