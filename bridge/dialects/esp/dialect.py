@@ -13,6 +13,7 @@ import socket
 import struct
 import time
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import trio
@@ -98,7 +99,7 @@ class EspDialect(DialectBase):
         self.admission = LowestFreeId()
         self.server: TcpServerLink | None = None
         self.server_config: Server | None = None
-        self.uart = LineSettings(settings.baudrate, flow=int(settings.flow_control == "rtscts"))
+        self.uart = self._configured_line()
         self._greeting: trio.CancelScope | None = None
         self._pending_send: tuple[Link | None, Address | None, int] | None = None
         self._closing: list[Link] = []  # links a station change closes with its reply
@@ -129,6 +130,10 @@ class EspDialect(DialectBase):
 
     async def on_open(self) -> None:
         self._restore()
+        line = self._boot_line()
+        if line != self.uart:
+            self.uart = line
+            await self._switch_line(line)
         self._greet()
 
     def _greet(self) -> None:
@@ -188,7 +193,11 @@ class EspDialect(DialectBase):
         self._defaults()
         self._restore()
         self.port.log.info("reset")
-        return Outcome(replies.OK, commit=self._greet)
+        line, switch = self._boot_line(), None
+        if line != self.uart:  # E29: back to AT+UART_DEF's line, after the OK
+            self.uart = line
+            switch = partial(self._switch_line, line)
+        return Outcome(replies.OK, commit=self._greet, after=switch)
 
     async def restore(self) -> Outcome:
         """E30: AT+RESTORE clears what is stored, then resets."""
@@ -198,7 +207,8 @@ class EspDialect(DialectBase):
     async def deep_sleep(self, milliseconds: int) -> Outcome:
         """E31: AT+GSLP answers its time, then resets as E7."""
         outcome = await self.reset()
-        return Outcome(b"%d\r\n" % milliseconds + outcome.reply, commit=outcome.commit)
+        return Outcome(b"%d\r\n" % milliseconds + outcome.reply, commit=outcome.commit,
+                       after=outcome.after)
 
     # -- lines, echo, busy, errors (E3-E6) --------------------------------------------
 
@@ -863,18 +873,30 @@ class EspDialect(DialectBase):
 
     async def set_uart(self, line: LineSettings, *, persist: bool) -> Outcome:
         """OK at the old settings, then a serial device really switches."""
-
-        async def switch() -> None:
-            applied = await self.port.switch_uart(line)
-            self.port.log.info("uart_switched" if applied else "uart_recorded",
-                               baudrate=line.baudrate, bits=line.bytesize,
-                               stopbits=line.stopbits, parity=line.parity, flow=line.flow)
-
         self.uart = line
         if persist:
-            stored = self.port.store.load()
-            await self.port.store.asave({**stored, "uart": list(_line_values(line))})
-        return Outcome(replies.OK, after=switch)
+            await self._persist(uart=list(_line_values(line)))
+        return Outcome(replies.OK, after=partial(self._switch_line, line))
+
+    async def _switch_line(self, line: LineSettings) -> None:
+        applied = await self.port.switch_uart(line)
+        self.port.log.info("uart_switched" if applied else "uart_recorded",
+                           baudrate=line.baudrate, bits=line.bytesize,
+                           stopbits=line.stopbits, parity=line.parity, flow=line.flow)
+
+    def _configured_line(self) -> LineSettings:
+        settings = self.port.settings
+        return LineSettings(settings.baudrate, flow=int(settings.flow_control == "rtscts"))
+
+    def _boot_line(self) -> LineSettings:
+        """E29/E30: the line a boot or reset comes up with: AT+UART_DEF's,
+        else the port's configuration."""
+        stored = self.port.store.load().get("uart")
+        try:
+            return LineSettings(*stored) if stored else self._configured_line()
+        except TypeError:
+            self.port.log.warning("stored_settings_ignored", why=f"uart {stored!r}")
+            return self._configured_line()
 
     async def set_uart_current(self, *values: int) -> Outcome:
         return await self.set_uart(LineSettings(*values), persist=False)
@@ -887,10 +909,8 @@ class EspDialect(DialectBase):
             str(value) for value in _line_values(self.uart))) + replies.OK)
 
     async def query_uart_default(self) -> Outcome:
-        stored = self.port.store.load().get("uart")
-        line = LineSettings(*stored) if stored else LineSettings(self.port.settings.baudrate)
         return Outcome(replies.value("UART_DEF", ",".join(
-            str(value) for value in _line_values(line))) + replies.OK)
+            str(value) for value in _line_values(self._boot_line()))) + replies.OK)
 
     async def set_tcp_options(self, number: int, *values: int) -> Outcome:
         """E31: stored per link; nodelay and keepalive apply to TCP links."""
