@@ -150,7 +150,8 @@ class EspDialect(DialectBase):
             stored = self._stored_network()
             network = stored or (self.station.boot_network()
                                  if self.port.settings.boot_joined else None)
-            if network is not None and self.station.join(*network) is None:
+            if network is not None and self.station.enabled \
+                    and self.station.join(*network) is None:
                 joined = replies.CONNECTED + replies.GOT_IP
             async with self.port.output.frame_slot():
                 await self.port.output.send(replies.READY + joined)
@@ -302,6 +303,8 @@ class EspDialect(DialectBase):
 
     async def join(self, ssid: str, password: str, *rest: Any) -> Outcome:
         """E9: join any SSID (or a configured one), WIFI CONNECTED, WIFI GOT IP, OK."""
+        if not self.station.enabled:
+            raise bad("AT+CWJAP needs station mode (AT+CWMODE=1 or 3)")
         reply = b""
         if self.station.joined is not None:
             reply = self._disconnect_station()

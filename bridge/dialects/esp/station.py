@@ -80,6 +80,11 @@ class VirtualStation:
         self.ever_joined, self.quit, self.had_link = True, False, False
         return None
 
+    @property
+    def enabled(self) -> bool:
+        """E8: the station exists in modes 1 and 3 (not in 0, off, or 2, SoftAP only)."""
+        return self.mode in (1, 3)
+
     def leave(self) -> None:
         if self.joined is not None:
             self.joined = None
