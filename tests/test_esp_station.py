@@ -62,7 +62,8 @@ async def test_mode(start_port: StartPort) -> None:
 async def test_modes_without_station_drop_it(start_port: StartPort,
                                              tcp_server: TcpServer) -> None:
     """E8/E10: modes 0 and 2 drop a joined station: its links close with
-    their CLOSED notices, then WIFI DISCONNECT; mode 3 keeps it."""
+    their CLOSED notices, then WIFI DISCONNECT; mode 3 keeps it. Without a
+    station (0, 2) CWJAP is ERROR, as on the module."""
     device = await open_esp(start_port)
     await join(device)
     await device.command(b"AT+CWMODE=3", OK)
@@ -73,6 +74,11 @@ async def test_modes_without_station_drop_it(start_port: StartPort,
         await peer.expect_eof()
     await device.command(b"AT+CIPSTATUS", b"STATUS:5\r\n" + OK)
     await device.command(b"AT+CWMODE=2", OK)
+    await device.command(b'AT+CWJAP="home","secret"', ERROR)  # no station to join with
+    await device.command(b"AT+CWMODE=0", OK)
+    await device.command(b'AT+CWJAP="home","secret"', ERROR)
+    await device.command(b"AT+CWMODE=3", OK)
+    await join(device)
     await device.expect_silence(0.2)
 
 
