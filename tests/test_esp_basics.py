@@ -38,6 +38,12 @@ async def slow_port(start_port: StartPort, **settings: object) -> Device:
     return device
 
 
+async def exchange(device: Device, raw: bytes, reply: bytes) -> None:
+    """Send ``raw`` as it is (line ends included) and expect ``reply``."""
+    await device.send(raw)
+    await device.expect(reply)
+
+
 # -- E2: AT+GMR ---------------------------------------------------------------------------------
 
 async def test_version(start_port: StartPort) -> None:
@@ -63,12 +69,12 @@ async def test_line_ends(start_port: StartPort) -> None:
     ignored. Echo is on at boot: `<line>\\r\\n` before the reply."""
     device = await open_esp(start_port, echo=True)
     for ending in (b"\r\n", b"\r", b"\n"):
-        await device.command(b"AT" + ending, b"AT\r\n" + OK)
-    await device.command(b"AT\r", b"AT\r\n" + OK)
+        await exchange(device, b"AT" + ending, b"AT\r\n" + OK)
+    await exchange(device, b"AT\r", b"AT\r\n" + OK)
     await device.send(b"\n")  # the end of the line before, not an empty line
     await device.send(b"\r\n\r\n\n\r")
     await device.expect_silence(0.2)
-    await device.command(b"AT\r\n", b"AT\r\n" + OK)
+    await exchange(device, b"\nAT\r\n", b"AT\r\n" + OK)
 
 
 async def test_line_limit(start_port: StartPort) -> None:
@@ -76,11 +82,11 @@ async def test_line_limit(start_port: StartPort) -> None:
     echoed: it was never a line), and the next line is read as usual."""
     device = await open_esp(start_port, echo=True)
     padded = b"AT+CWMODE=3".ljust(256)  # spaces after a value are tolerated
-    await device.command(padded + b"\r\n", padded + b"\r\n" + OK)
-    await device.command(b"AT+CWMODE?\r\n", b"AT+CWMODE?\r\n+CWMODE:3\r\n" + OK)
-    await device.command(b"AT+CWMODE=1".ljust(257) + b"\r\n", ERROR)
-    await device.command(b"AT+" + b"X" * 1000 + b"\r\n", ERROR)
-    await device.command(b"AT+CWMODE?\r\n", b"AT+CWMODE?\r\n+CWMODE:3\r\n" + OK)
+    await device.command(padded, padded + b"\r\n" + OK)
+    await device.command(b"AT+CWMODE?", b"AT+CWMODE?\r\n+CWMODE:3\r\n" + OK)
+    await device.command(b"AT+CWMODE=1".ljust(257), ERROR)
+    await device.command(b"AT+" + b"X" * 1000, ERROR)
+    await device.command(b"AT+CWMODE?", b"AT+CWMODE?\r\n+CWMODE:3\r\n" + OK)
 
 
 async def test_quoted_escapes(start_port: StartPort) -> None:
@@ -165,7 +171,8 @@ async def test_idle_question_mark(start_port: StartPort) -> None:
 
 async def test_counted_bytes_are_never_lines(start_port: StartPort,
                                              tcp_server: TcpServer) -> None:
-    """E5: bytes after `>` are payload, whatever they look like."""
+    """E5/E3: bytes after `>` are payload, whatever they look like; an LF
+    right after the CR that ended the command is not."""
     device = await open_esp(start_port)
     await join(device)
     await device.send(b'AT+CIPSTART="TCP","127.0.0.1",%d\r\n' % tcp_server.port)
@@ -176,6 +183,11 @@ async def test_counted_bytes_are_never_lines(start_port: StartPort,
     await device.send(payload)
     await device.expect(b"\r\nRecv %d bytes\r\n\r\nSEND OK\r\n" % len(payload))
     await peer.expect(payload)
+    await device.send(b"AT+CIPSEND=3\r")
+    await device.expect(OK + b"\r\n>")
+    await device.send(b"\nabc")  # E3: the LF ends the line before; the payload follows it
+    await device.expect(b"\r\nRecv 3 bytes\r\n\r\nSEND OK\r\n")
+    await peer.expect(b"abc")
     await device.expect_silence(0.2)
 
 
@@ -214,7 +226,7 @@ async def test_ready_after_the_pause(start_port: StartPort) -> None:
     a line sent during the pause runs at once, before it."""
     started = trio.current_time()
     device = await start_port(dialect="esp-at")
-    await device.command(b"AT\r\n", b"AT\r\n" + OK)
+    await device.command(b"AT", b"AT\r\n" + OK)
     assert trio.current_time() - started < 0.3
     await device.expect(READY)
     assert 0.3 <= trio.current_time() - started < 0.3 + 1.0
@@ -253,7 +265,7 @@ async def test_reset_restores_the_defaults(start_port: StartPort,
         await device.command(b"AT+%s?" % query, b"+%s:%s\r\n" % (query, value) + OK)
     await device.command(b"AT+CWJAP?", b"No AP\r\n" + OK)
     await device.command(b"AT+CWSTATE?", b'+CWSTATE:0,""\r\n' + OK)
-    await device.command(b"AT+CIFSR", b'+CIFSR:STAIP,"0.0.0.0"\r\n' + b"")
+    await device.command(b"AT+CIFSR", b'+CIFSR:STAIP,"0.0.0.0"\r\n')
     await device.read_until(rb'\+CIFSR:STAMAC,"[0-9a-f:]{17}"\r\n\r\nOK\r\n')
 
 
