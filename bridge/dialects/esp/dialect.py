@@ -194,11 +194,15 @@ class EspDialect(DialectBase):
         self._defaults()
         self._restore()
         self.port.log.info("reset")
-        line, switch = self._boot_line(), None
-        if line != self.uart:  # E29: back to AT+UART_DEF's line, after the OK
-            self.uart = line
-            switch = partial(self._switch_line, line)
-        return Outcome(replies.OK, commit=self._greet, after=switch)
+        line = self._boot_line()
+        switch, self.uart = line != self.uart, line
+
+        async def restart() -> None:
+            if switch:  # E29: back to AT+UART_DEF's line, after the OK
+                await self._switch_line(line)
+            self._greet()  # E7: the pause counts from the OK
+
+        return Outcome(replies.OK, after=restart)
 
     async def restore(self) -> Outcome:
         """E30: AT+RESTORE clears what is stored, then resets."""
@@ -208,8 +212,7 @@ class EspDialect(DialectBase):
     async def deep_sleep(self, milliseconds: int) -> Outcome:
         """E31: AT+GSLP answers its time, then resets as E7."""
         outcome = await self.reset()
-        return Outcome(b"%d\r\n" % milliseconds + outcome.reply, commit=outcome.commit,
-                       after=outcome.after)
+        return Outcome(b"%d\r\n" % milliseconds + outcome.reply, after=outcome.after)
 
     # -- lines, echo, busy, errors (E3-E6) --------------------------------------------
 
