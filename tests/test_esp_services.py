@@ -300,9 +300,15 @@ SETTERS = (
     (b"CWSAP", b'"ap","password1",5,3', b'"ap","password1",5,3,10,0'),
     (b"CWDHCP", b"0,1", b"2"),
     (b"UART_DEF", b"57600,8,1,0,0", b"57600,8,1,0,0"),
+    (b"CIPSSLCCONF", b"3,0,1", b"0,3,0,1"),
+    (b"CIPAP", b'"192.168.7.1","192.168.7.1","255.255.255.0"',
+     b'ip:"192.168.7.1"\r\n+CIPAP:gateway:"192.168.7.1"\r\n+CIPAP:netmask:"255.255.255.0"'),
 )
 DEFAULTS = {b"CWMODE": b"1", b"CIPDNS": b"0", b"CIPSNTPCFG": b"0,0",
-            b"CWSAP": b'"","",1,0,10,0', b"CWDHCP": b"3", b"UART_DEF": b"115200,8,1,0,0"}
+            b"CWSAP": b'"","",1,0,10,0', b"CWDHCP": b"3", b"UART_DEF": b"115200,8,1,0,0",
+            b"CIPSSLCCONF": b"0,0,0,0",
+            b"CIPAP": b'ip:"192.168.4.1"\r\n+CIPAP:gateway:"192.168.4.1"\r\n'
+                      b'+CIPAP:netmask:"255.255.255.0"'}
 
 
 async def test_settings_persist_with_sysstore(start_port: StartPort, tmp_path: Path) -> None:
@@ -320,7 +326,8 @@ async def test_settings_persist_with_sysstore(start_port: StartPort, tmp_path: P
     await device.command(b"AT+SYSSTORE?", b"+SYSSTORE:0\r\n" + OK)
     await device.command(b'AT+CWJAP="other","pw"', b"WIFI DISCONNECT\r\n" + JOINED + OK)
     for line in (b"AT+CIPDNS=0", b"AT+CIPSNTPCFG=0,-3", b'AT+CWSAP="x","y",1,0',
-                 b"AT+CWDHCP=1,3", b"AT+UART_DEF=9600,8,1,0,0"):
+                 b"AT+CWDHCP=1,3", b"AT+UART_DEF=9600,8,1,0,0", b"AT+CIPSSLCCONF=0",
+                 b'AT+CIPAP="10.0.0.1"'):
         await device.command(line, OK)
     await device.command(b"AT+CWMODE=1", OK)
     await device.command(b"AT+RST", OK)
