@@ -16,7 +16,7 @@ import socket
 import subprocess
 import termios
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import net_peers
@@ -45,18 +45,6 @@ ASCTIME = rb"[A-Z][a-z]{2} [A-Z][a-z]{2} [ 123]\d \d\d:\d\d:\d\d \d{4}"
 
 
 @pytest.fixture
-async def dnsmasq(tmp_path: Path) -> AsyncIterator[None]:
-    async with net_peers.dnsmasq(DNS, tmp_path):
-        yield
-
-
-@pytest.fixture
-async def chronyd(tmp_path: Path) -> AsyncIterator[None]:
-    async with net_peers.chronyd(NTP, tmp_path):
-        yield
-
-
-@pytest.fixture
 def ping_peers() -> Iterator[None]:
     with net_peers.icmp_for_everyone(), net_peers.echo_requests_dropped(DROPPED, NFT_TABLE):
         yield
@@ -70,17 +58,19 @@ async def quick_port(start_port: StartPort, **settings: object) -> Device:
 
 # -- E28: AT+CIPDOMAIN, AT+PING, SNTP, AT+SYSTIMESTAMP ---------------------------------------------
 
-async def test_domain(start_port: StartPort, dnsmasq: None) -> None:
+async def test_domain(start_port: StartPort, tmp_path: Path) -> None:
     """E28/E13: an IP literal answers itself; names resolve through the
     CIPDNS servers (dnsmasq here), CNAMEs followed; a name that does not
     exist is ERROR; the optional network 1-3 is accepted."""
     device = await quick_port(start_port)
     await device.command(b'AT+CIPDOMAIN="127.0.0.5"', b'+CIPDOMAIN:"127.0.0.5"\r\n' + OK)
     await device.command(b'AT+CIPDNS=1,"%s"' % DNS.encode(), OK)
-    await device.command(b'AT+CIPDOMAIN="www.example.test"', b'+CIPDOMAIN:"10.1.2.3"\r\n' + OK)
-    await device.command(b'AT+CIPDOMAIN="alias.example.test",1',
-                         b'+CIPDOMAIN:"127.0.0.1"\r\n' + OK)
-    await device.command(b'AT+CIPDOMAIN="nx.example.test"', ERROR)
+    async with net_peers.dnsmasq(DNS, tmp_path):
+        await device.command(b'AT+CIPDOMAIN="www.example.test"',
+                             b'+CIPDOMAIN:"10.1.2.3"\r\n' + OK)
+        await device.command(b'AT+CIPDOMAIN="alias.example.test",1',
+                             b'+CIPDOMAIN:"127.0.0.1"\r\n' + OK)
+        await device.command(b'AT+CIPDOMAIN="nx.example.test"', ERROR)
     for bad in (b"AT+CIPDOMAIN=", b"AT+CIPDOMAIN", b'AT+CIPDOMAIN="www.example.test",4'):
         await device.command(bad, ERROR)
 
@@ -98,7 +88,7 @@ async def test_domain_nobody_answers(start_port: StartPort) -> None:
     await device.command(b"AT", OK)
 
 
-async def test_ping(start_port: StartPort, ping_peers: None, dnsmasq: None) -> None:
+async def test_ping(start_port: StartPort, ping_peers: None, tmp_path: Path) -> None:
     """E28: one echo: +PING:<ms> then OK; no answer: +PING:TIMEOUT then ERROR
     within ping_timeout; names resolve through the CIPDNS servers."""
     device = await quick_port(start_port)
@@ -108,9 +98,10 @@ async def test_ping(start_port: StartPort, ping_peers: None, dnsmasq: None) -> N
     await device.command(b'AT+PING="%s"' % DROPPED.encode(), b"+PING:TIMEOUT\r\n" + ERROR)
     assert 0.5 <= trio.current_time() - started < 0.5 + 1.0
     await device.command(b'AT+CIPDNS=1,"%s"' % DNS.encode(), OK)
-    await device.send(b'AT+PING="peer.example.test"\r\n')
-    await device.read_until(rb"\+PING:[1-9]\d*\r\n\r\nOK\r\n")
-    await device.command(b'AT+PING="nx.example.test"', b"+PING:TIMEOUT\r\n" + ERROR)
+    async with net_peers.dnsmasq(DNS, tmp_path):
+        await device.send(b'AT+PING="peer.example.test"\r\n')
+        await device.read_until(rb"\+PING:[1-9]\d*\r\n\r\nOK\r\n")
+        await device.command(b'AT+PING="nx.example.test"', b"+PING:TIMEOUT\r\n" + ERROR)
     await device.command(b"AT+PING=", ERROR)
 
 
@@ -143,14 +134,15 @@ async def test_sntp_settings(start_port: StartPort) -> None:
         await device.command(bad, ERROR)
 
 
-async def test_sntp_time_from_chronyd(start_port: StartPort, chronyd: None) -> None:
+async def test_sntp_time_from_chronyd(start_port: StartPort, tmp_path: Path) -> None:
     """E28: the time comes from chronyd, in the zone asked for, within 2 s of
     this machine's clock; SYSTIMESTAMP is Unix seconds (no zone)."""
     device = await quick_port(start_port)
-    await device.command(b'AT+CIPSNTPCFG=1,8,"%s"' % NTP.encode(), OK)
-    with trio.fail_after(WAIT):
-        while (reported := await query_sntp_time(device)) < 86400:
-            await trio.sleep(0.1)
+    async with net_peers.chronyd(NTP, tmp_path):
+        await device.command(b'AT+CIPSNTPCFG=1,8,"%s"' % NTP.encode(), OK)
+        with trio.fail_after(WAIT):
+            while (reported := await query_sntp_time(device)) < 86400:
+                await trio.sleep(0.1)
     assert abs(reported - (time.time() + 8 * 3600)) < 2
     await device.send(b"AT+SYSTIMESTAMP?\r\n")
     match = await device.read_until(rb"\+SYSTIMESTAMP:(\d+)\r\n\r\nOK\r\n")
