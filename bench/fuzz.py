@@ -282,13 +282,18 @@ class Generator:
                     ("declared",)]
         return [self.feed(data)]
 
-    def cip_send(self) -> list[tuple]:
-        rng, h = self.rng, self.h
-        actions = []
-        if rng.random() < 0.5 and h.clean_command():
+    def send_setup(self) -> list[tuple]:
+        """Half the time from a clean state, the lines that open link 0 first."""
+        h = self.h
+        if self.rng.random() < 0.5 and h.clean_command():
             setup = h.reactions.send_setup()
             if setup:
-                actions.append(self.feed(setup))
+                return [self.feed(setup)]
+        return []
+
+    def cip_send(self) -> list[tuple]:
+        rng, h = self.rng, self.h
+        actions = self.send_setup()
         n = rng.randint(1, 40) if rng.random() < 0.9 else rng.randint(1, 2100)
         form = rng.choice(["n", "n", "0,n", "1,n", "n,host", "0,n,host", "0", "", "n,", "0,0"])
         args = form.replace("n", str(n)).replace("host", '"10.0.0.2",7000').encode()
@@ -308,12 +313,8 @@ class Generator:
 
     def esp_send_ex(self) -> list[tuple]:
         """E22: AT+CIPSENDEX: the data ends at the count or at the terminator."""
-        rng, h = self.rng, self.h
-        actions = []
-        if rng.random() < 0.5 and h.clean_command():
-            setup = h.reactions.send_setup()
-            if setup:
-                actions.append(self.feed(setup))
+        rng = self.rng
+        actions = self.send_setup()
         n = rng.randint(1, 60) if rng.random() < 0.9 else rng.randint(1, 8300)
         form = rng.choice(["n", "0,n", "1,n"])
         line = b"AT+CIPSENDEX=" + form.replace("n", str(n)).encode()
