@@ -48,6 +48,7 @@ from . import replies
 from .args import (
     ALL_LINKS,
     LINK_IDS,
+    UDP_LISTENER,
     Send,
     Server,
     Start,
@@ -419,7 +420,7 @@ class EspDialect(DialectBase):
         resolver = self.services.resolver.resolve
         capacity = settings.link_buffer
         if request.kind == "UDP":
-            listener = request.host == "0.0.0.0"
+            listener = request.host == UDP_LISTENER
             return await open_udp(role=Role.CLIENT,
                                   bind_host=request.local_ip or settings.bind_address,
                                   local_port=request.local_port,
