@@ -41,7 +41,8 @@ class TcpLink(Link):
         assert self.inbound is not None
         try:
             while True:
-                data = await self.stream.receive_some(RECEIVE_CHUNK)
+                room = await self.inbound.room()
+                data = await self.stream.receive_some(min(RECEIVE_CHUNK, room))
                 if not data:
                     self.inbound.end("closed")
                     return
