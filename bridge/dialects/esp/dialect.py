@@ -572,7 +572,8 @@ class EspDialect(DialectBase):
         return Outcome(replies.OK)
 
     async def query_dinfo(self) -> Outcome:
-        return Outcome(replies.value("CIPDINFO", str(int(self.dinfo))) + replies.OK)
+        """As the firmware answers it: ``+CIPDINFO:true`` / ``false``."""
+        return Outcome(replies.value("CIPDINFO", "true" if self.dinfo else "false") + replies.OK)
 
     # -- sending (E21-E23) ----------------------------------------------------------------
 
