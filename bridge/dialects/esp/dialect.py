@@ -638,8 +638,9 @@ class EspDialect(DialectBase):
             if self.server is None:
                 return Outcome((b"no change\r\n" if not self.profile.quoted_addresses else b"")
                                + replies.OK)
-            self._stop_server(close_peers=request.close_all)
-            return Outcome(replies.OK)
+            closed = self._stop_server(close_peers=request.close_all)
+            return Outcome(b"".join(self.notice(b"CLOSED", peer.con_id) for peer in closed)
+                           + replies.OK)
         if not self.multiple or self.server is not None:
             raise bad("a server needs CIPMUX=1, and there is one")
         context = self.tls.server() if request.ssl else None
@@ -656,15 +657,19 @@ class EspDialect(DialectBase):
         self.port.log.info("server_listening", local_port=request.port, ssl=request.ssl)
         return Outcome(replies.OK)
 
-    def _stop_server(self, *, close_peers: bool) -> None:
+    def _stop_server(self, *, close_peers: bool) -> list[Link]:
+        """Stop listening; with ``close_peers`` close the open peers too and
+        return them in id order (AT+CIPSERVER=0,1 tells each one's CLOSED)."""
         server, self.server, self.server_config = self.server, None, None
         if server is None:
-            return
-        if close_peers:
-            for peer in server.seeds:
-                self.links.close(peer)
+            return []
+        closed = sorted((peer for peer in server.seeds if not peer.closed),
+                        key=lambda peer: peer.con_id) if close_peers else []
+        for peer in closed:
+            self.links.close(peer)
         server.seeds = []
         server.close()
+        return closed
 
     async def query_server(self) -> Outcome:
         config = self.server_config
