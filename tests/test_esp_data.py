@@ -57,11 +57,12 @@ async def test_cipsend_no_link_is_not_valid(start_port: StartPort,
                                             tcp_server: TcpServer) -> None:
     """E21/G7: no such link: `link is not valid` then ERROR, no prompt, and
     what follows is read as commands, in both MUX modes."""
+    held: list[Peer] = []  # peers whose sockets must stay open
     device = await esp_port(start_port)
     await device.command(b"AT+CIPSEND=4", b"link is not valid\r\n" + ERROR)
     await device.command(b"AT", OK)
     await device.command(b"AT+CIPMUX=1", OK)
-    await open_tcp(device, tcp_server, 1)
+    held.append(await open_tcp(device, tcp_server, 1))
     await device.command(b"AT+CIPSEND=3,4", b"link is not valid\r\n" + ERROR)
     await device.command(b"AT", OK)
 
@@ -70,8 +71,9 @@ async def test_cipsend_form_must_match_cipmux(start_port: StartPort,
                                               tcp_server: TcpServer) -> None:
     """E21: plain form 1 or 3 parameters, MUX form 2 or 4; the other
     mode's form is ERROR with no prompt."""
+    held: list[Peer] = []  # peers whose sockets must stay open
     device = await esp_port(start_port)
-    await open_tcp(device, tcp_server)
+    held.append(await open_tcp(device, tcp_server))
     await device.command(b"AT+CIPSEND=0,4", ERROR)
     await device.command(b'AT+CIPSEND=0,4,"127.0.0.1",80', ERROR)
     await device.command(b"AT+CIPSEND=4,1", ERROR)
@@ -241,12 +243,13 @@ async def test_passthrough_needs_cipmode_and_a_link(start_port: StartPort,
                                                     tcp_server: TcpServer) -> None:
     """E23: AT+CIPSEND (no arguments) without CIPMODE=1, or with no link,
     is ERROR; CIPMODE=1 needs MUX 0."""
+    held: list[Peer] = []  # peers whose sockets must stay open
     device = await esp_port(start_port)
     await device.command(b"AT+CIPSEND", ERROR)
     await device.command(b"AT+CIPMODE=1", OK)
     await device.command(b"AT+CIPSEND", ERROR)
     await device.command(b"AT+CIPMODE=0", OK)
-    await open_tcp(device, tcp_server)
+    held.append(await open_tcp(device, tcp_server))
     await device.command(b"AT+CIPSEND", ERROR)
     await device.command(b"AT+CIPCLOSE", b"CLOSED\r\n" + OK)
     await device.command(b"AT+CIPMUX=1", OK)

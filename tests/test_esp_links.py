@@ -40,13 +40,14 @@ def ports_of(peer: Peer) -> tuple[int, int]:
 async def test_cipmux_rules(start_port: StartPort, tcp_server: TcpServer) -> None:
     """E15: default 0; only 0 or 1; no change while a link or the server is
     open, nor to 1 while CIPMODE=1; ids 0-4 with MUX 1."""
+    held: list[Peer] = []  # peers whose sockets must stay open
     device = await esp_port(start_port)
     await device.command(b"AT+CIPMUX?", b"+CIPMUX:0\r\n" + OK)
     await device.command(b"AT+CIPMUX=2", ERROR)
     await device.command(b"AT+CIPMUX=1", OK)
     await device.command(b"AT+CIPMUX?", b"+CIPMUX:1\r\n" + OK)
     await device.command(b'AT+CIPSTART=5,"TCP","127.0.0.1",%d' % tcp_server.port, ERROR)
-    await open_tcp(device, tcp_server, 4)
+    held.append(await open_tcp(device, tcp_server, 4))
     await device.command(b"AT+CIPMUX=0", ERROR)
     await device.command(b"AT+CIPMUX?", b"+CIPMUX:1\r\n" + OK)
     await device.command(b"AT+CIPCLOSE=4", b"4,CLOSED\r\n" + OK)
@@ -54,7 +55,7 @@ async def test_cipmux_rules(start_port: StartPort, tcp_server: TcpServer) -> Non
     await device.command(b"AT+CIPMUX=0", ERROR)
     await device.command(b"AT+CIPSERVER=0", OK)
     await device.command(b"AT+CIPMUX=0", OK)
-    await open_tcp(device, tcp_server)
+    held.append(await open_tcp(device, tcp_server))
     await device.command(b"AT+CIPMUX=1", ERROR)
     await device.command(b"AT+CIPCLOSE", CLOSED + OK)
     await device.command(b"AT+CIPMODE=1", OK)
@@ -94,19 +95,20 @@ async def test_cipstartex_takes_the_lowest_free_id(start_port: StartPort,
                                                    tcp_server: TcpServer) -> None:
     """E16: AT+CIPSTARTEX is CIPSTART with the lowest free id, reported
     `<id>,CONNECT` (with CIPMUX=0 too); none free: ERROR."""
+    held: list[Peer] = []  # peers whose sockets must stay open
     device = await esp_port(start_port)
     await device.send(b'AT+CIPSTARTEX="TCP","127.0.0.1",%d\r\n' % tcp_server.port)
-    await tcp_server.accept()
+    held.append(await tcp_server.accept())
     await device.expect(b"0,CONNECT\r\n" + OK)
     await device.command(b"AT+CIPSTARTEX=\"TCP\",\"127.0.0.1\",%d" % tcp_server.port,
                          b"ALREADY CONNECTED\r\n" + ERROR)
     await device.command(b"AT+CIPCLOSE", CLOSED + OK)
     await device.command(b"AT+CIPMUX=1", OK)
-    await open_tcp(device, tcp_server, 0)
-    await open_tcp(device, tcp_server, 2)
+    held.append(await open_tcp(device, tcp_server, 0))
+    held.append(await open_tcp(device, tcp_server, 2))
     for expected in (1, 3, 4):
         await device.send(b'AT+CIPSTARTEX="TCP","127.0.0.1",%d\r\n' % tcp_server.port)
-        await tcp_server.accept()
+        held.append(await tcp_server.accept())
         await device.expect(b"%d,CONNECT\r\n" % expected + OK)
     await device.command(b'AT+CIPSTARTEX="TCP","127.0.0.1",%d' % tcp_server.port, ERROR)
     await device.command(b"AT+CIPCLOSE=1", b"1,CLOSED\r\n" + OK)
@@ -159,6 +161,7 @@ async def test_cipstart_failures_are_error_then_closed(start_port: StartPort,
     """E16: a refused port, an unresolvable name and a connect timeout are
     `ERROR` then `CLOSED` (MUX 1: `<id>,CLOSED`), both in the reply; the id
     stays free."""
+    held: list[Peer] = []  # peers whose sockets must stay open
     device = await esp_port(start_port, connect_timeout=1.0)
     await device.command(b'AT+CIPSTART="TCP","127.0.0.1",%d' % free_port(), ERROR + CLOSED)
     await device.command(b'AT+CIPSTART="TCP","no-such-host.invalid",80', ERROR + CLOSED)
@@ -175,7 +178,7 @@ async def test_cipstart_failures_are_error_then_closed(start_port: StartPort,
     await device.command(b'AT+CIPSTART=2,"TCP","127.0.0.1",%d' % free_port(),
                          ERROR + b"2,CLOSED\r\n")
     await device.command(b"AT+CIPSTATUS", b"STATUS:2\r\n" + OK)
-    await open_tcp(device, tcp_server, 2)
+    held.append(await open_tcp(device, tcp_server, 2))
 
 
 class stalled_listener:  # noqa: N801 (a context manager used as a function)
@@ -424,6 +427,7 @@ async def test_cipclose_forms(start_port: StartPort, tcp_server: TcpServer) -> N
     """E19: `AT+CIPCLOSE` with MUX 0, `=<id>` with MUX 1, 5 closes all
     (each `<id>,CLOSED` in id order) then OK; the other form, a free id or
     an id out of range is ERROR; the peer sees the close."""
+    held: list[Peer] = []  # peers whose sockets must stay open
     device = await esp_port(start_port)
     await device.command(b"AT+CIPCLOSE", ERROR)
     peer = await open_tcp(device, tcp_server)
@@ -438,7 +442,7 @@ async def test_cipclose_forms(start_port: StartPort, tcp_server: TcpServer) -> N
     ends = {link_id: await open_tcp(device, tcp_server, link_id) for link_id in (4, 1, 2)}
     await device.command(b"AT+CIPCLOSE=2", b"2,CLOSED\r\n" + OK)
     await ends[2].expect_eof()
-    await open_tcp(device, tcp_server, 0)
+    held.append(await open_tcp(device, tcp_server, 0))
     await device.command(b"AT+CIPCLOSE=5", b"0,CLOSED\r\n1,CLOSED\r\n4,CLOSED\r\n" + OK)
     for link_id in (1, 4):
         await ends[link_id].expect_eof()
@@ -480,6 +484,7 @@ async def test_peer_close_after_last_data(start_port: StartPort,
                                           tcp_server: TcpServer) -> None:
     """E20: a peer that sends and closes: its data frames, then `CLOSED`
     (MUX 1: `<id>,CLOSED`); the id is free again."""
+    held: list[Peer] = []  # peers whose sockets must stay open
     device = await esp_port(start_port)
     peer = await open_tcp(device, tcp_server)
     await peer.send(b"last words")
@@ -492,5 +497,5 @@ async def test_peer_close_after_last_data(start_port: StartPort,
     await peer.aclose()
     await device.expect(b"\r\n+IPD,2,1460:" + b"x" * 1460 + b"\r\n+IPD,2,1460:" + b"x" * 1460
                         + b"\r\n+IPD,2,80:" + b"x" * 80 + b"2,CLOSED\r\n")
-    await open_tcp(device, tcp_server, 2)
+    held.append(await open_tcp(device, tcp_server, 2))
 
