@@ -951,7 +951,8 @@ def close_arguments(tokens: Sequence[str], dialect: Any) -> tuple[int]:
 
 
 def recv_data_arguments(tokens: Sequence[str], dialect: Any) -> tuple[int, int]:
-    return parse_id_and(tokens, multiple=dialect.multiple, parser=int_in(1, 1 << 20))
+    """E25: ``[<id>,]<max>``, max up to 0x7fffffff as the firmware takes it."""
+    return parse_id_and(tokens, multiple=dialect.multiple, parser=int_in(1, 0x7FFFFFFF))
 
 
 def id_and_switch(tokens: Sequence[str], dialect: Any) -> tuple[int, int]:
