@@ -20,6 +20,7 @@ from esp_links_harness import (
     open_tcp,
     send_data,
 )
+from test_tls import Certificates, cert_options, certs, peers, s_server  # noqa: F401
 
 ALL_BYTES = bytes(range(256))
 
@@ -105,6 +106,24 @@ async def test_cipsend_udp_destination(start_port: StartPort) -> None:
     finally:
         peer.close()
         other.close()
+
+
+async def test_cipsend_udp_destination_that_does_not_resolve(start_port: StartPort) -> None:
+    """E21: a destination name that does not resolve: the bytes are taken,
+    then `SEND FAIL`; the link stays."""
+    device = await esp_port(start_port)
+    peer = await UdpPeer().bind()
+    try:
+        local = free_port(socket.SOCK_DGRAM)
+        await device.command(b'AT+CIPSTART="UDP","127.0.0.1",%d,%d' % (peer.port, local),
+                             b"CONNECT\r\n" + OK)
+        await device.command(b'AT+CIPSEND=5,"no-such-host.invalid",53', PROMPT)
+        await device.send(b"where")
+        await device.expect(recv(5) + SEND_FAIL)
+        await send_data(device, b"here")
+        assert await peer.receive() == (b"here", local)
+    finally:
+        peer.close()
 
 
 async def test_cipsend_listener_without_peer_fails(start_port: StartPort) -> None:
@@ -255,6 +274,39 @@ async def test_passthrough_needs_cipmode_and_a_link(start_port: StartPort,
     await device.command(b"AT+CIPMUX=1", OK)
     await device.command(b"AT+CIPMODE=1", ERROR)
     await device.command(b"AT+CIPMODE?", b"+CIPMODE:0\r\n" + OK)
+
+
+async def test_passthrough_over_ssl(start_port: StartPort, certs: Certificates,
+                                    peers: list[trio.Process]) -> None:
+    """E23: passthrough works on an SSL link too: raw bytes both ways."""
+    device = await esp_port(start_port, tls_ca_file=str(certs.ca_file))
+    port = free_port()
+    server = await s_server(peers, port, *cert_options(certs))
+    await device.command(b'AT+CIPSTART="SSL","localhost",%d' % port, b"CONNECT\r\n" + OK)
+    await device.command(b"AT+CIPMODE=1", OK)
+    await device.command(b"AT+CIPSEND", PROMPT)
+    await trio.sleep(0.05)
+    await device.send(ALL_BYTES)
+    await server.expect(ALL_BYTES)
+    await server.send(b"raw back\n")
+    await device.expect(b"raw back\n")
+    await trio.sleep(0.1)
+    await device.send(b"+++")
+    await device.expect_silence(0.2)
+    await device.command(b"AT+CIPSTATUS", b"STATUS:3\r\n" + b'+CIPSTATUS:0,"SSL","127.0.0.1",'
+                         b"%d,%d,0\r\n" % (port, server_local_port(port)) + OK)
+
+
+def server_local_port(server_port: int) -> int:
+    """The local port of the one connection to 127.0.0.1:server_port."""
+    from pathlib import Path
+
+    wanted = f"0100007F:{server_port:04X}"
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[2] == wanted and fields[3] == "01":
+            return int(fields[1].split(":")[1], 16)
+    raise AssertionError(f"no connection to {server_port}")
 
 
 async def test_passthrough_packing_over_udp(start_port: StartPort) -> None:
@@ -468,6 +520,22 @@ async def test_passive_closed_held_until_read(start_port: StartPort,
     await device.expect_silence(0.2)
     await device.command(b"AT+CIPCLOSE=1", b"1,CLOSED\r\n" + OK)
     await device.expect_silence(0.2)
+
+
+async def test_passive_close_with_nothing_buffered(start_port: StartPort,
+                                                  tcp_server: TcpServer) -> None:
+    """E25/E20: a peer that closes with nothing buffered is `CLOSED` at
+    once; CIPRECVDATA takes a max up to 0x7fffffff."""
+    device = await esp_port(start_port)
+    await device.command(b"AT+CIPRECVMODE=1", OK)
+    peer = await open_tcp(device, tcp_server)
+    await peer.send(b"abc")
+    await device.expect(b"\r\n+IPD,3\r\n")
+    await device.command(b"AT+CIPRECVDATA=2147483647", b"+CIPRECVDATA:3,abc" + OK)
+    await device.command(b"AT+CIPRECVDATA=2147483648", ERROR)
+    await peer.aclose()
+    await device.expect(b"CLOSED\r\n")
+    await device.command(b"AT+CIPRECVLEN?", b"+CIPRECVLEN:-1,-1,-1,-1,-1\r\n" + OK)
 
 
 async def test_passive_backpressure_loses_nothing(start_port: StartPort,

@@ -181,6 +181,33 @@ async def test_cipstart_failures_are_error_then_closed(start_port: StartPort,
     held.append(await open_tcp(device, tcp_server, 2))
 
 
+async def test_cipstart_forms_and_local_failures(start_port: StartPort,
+                                                 tcp_server: TcpServer) -> None:
+    """E16: the id leads exactly with CIPMUX=1 (else ERROR, nothing opened);
+    a UDP local port already taken, and an SSL handshake with a peer that
+    does not speak TLS, are `ERROR` then `CLOSED`."""
+    device = await esp_port(start_port)
+    await device.command(b'AT+CIPSTART=0,"TCP","127.0.0.1",%d' % tcp_server.port, ERROR)
+    await device.command(b'AT+CIPSTART="TCP","127.0.0.1"', ERROR)
+    await device.command(b'AT+CIPSTART="FTP","127.0.0.1",%d' % tcp_server.port, ERROR)
+    await device.command(b'AT+CIPSTART="TCP","127.0.0.1",0', ERROR)
+    await device.command(b'AT+CIPSTART="UDP","127.0.0.1",9,70000', ERROR)
+    await device.command(b'AT+CIPSTART="UDP","127.0.0.1",9,1000,3', ERROR)
+    taken = await UdpPeer().bind()
+    try:
+        await device.command(b'AT+CIPSTART="UDP","127.0.0.1",9,%d' % taken.port, ERROR + CLOSED)
+    finally:
+        taken.close()
+    await device.send(b'AT+CIPSTART="SSL","127.0.0.1",%d\r\n' % tcp_server.port)
+    not_tls = await tcp_server.accept()
+    await not_tls.send(b"HTTP/1.0 400 Bad Request\r\n\r\n")
+    await not_tls.aclose()
+    await device.expect(ERROR + CLOSED)
+    await device.command(b"AT+CIPMUX=1", OK)
+    await device.command(b'AT+CIPSTART="TCP","127.0.0.1",%d' % tcp_server.port, ERROR)
+    await device.command(b"AT+CIPSTATUS", b"STATUS:2\r\n" + OK)
+
+
 class stalled_listener:  # noqa: N801 (a context manager used as a function)
     """A port whose connects never complete: a listener that never accepts,
     with its accept queue full, so the kernel drops further SYNs."""

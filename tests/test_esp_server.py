@@ -41,6 +41,14 @@ async def test_server_needs_mux_and_is_one(start_port: StartPort) -> None:
     await device.command(b"AT+CIPSERVER?", b'+CIPSERVER:1,333,"TCP",0\r\n' + OK)
 
 
+async def test_server_port_in_use_is_error(start_port: StartPort,
+                                           tcp_server: TcpServer) -> None:
+    """E27: a port something else listens on: ERROR, and no server runs."""
+    device = await esp_port(start_port, mux=True)
+    await device.command(b"AT+CIPSERVER=1,%d" % tcp_server.port, ERROR)
+    await device.command(b"AT+CIPSERVER?", b"+CIPSERVER:0\r\n" + OK)
+
+
 async def test_server_peers_take_the_lowest_free_id(start_port: StartPort,
                                                     tcp_server: TcpServer) -> None:
     """E27: an incoming peer takes the lowest id no link holds and is
