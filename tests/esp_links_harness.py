@@ -7,7 +7,7 @@ from __future__ import annotations
 import socket
 
 import trio
-from conftest import WAIT, Device, Peer, StartPort, TcpServer
+from conftest import WAIT, Device, Peer, StartPort, TcpServer, free_port
 
 OK = b"\r\nOK\r\n"
 ERROR = b"\r\nERROR\r\n"
@@ -46,6 +46,18 @@ async def open_tcp(device: Device, server: TcpServer, link_id: int | None = None
     peer = await server.accept()
     await device.expect(notice(b"CONNECT", link_id) + OK)
     return peer
+
+
+async def open_udp(device: Device, remote_port: int, link_id: int | None = None,
+                   mode: int | None = None, remote: bytes = b"127.0.0.1") -> int:
+    """AT+CIPSTART "UDP" from a free local port, in `mode` if given; that
+    port (E16). Remote 0.0.0.0 makes a listener."""
+    local = free_port(socket.SOCK_DGRAM)
+    lead = b"" if link_id is None else b"%d," % link_id
+    tail = b"" if mode is None else b",%d" % mode
+    await device.command(b'AT+CIPSTART=%s"UDP","%s",%d,%d%s' % (
+        lead, remote, remote_port, local, tail), notice(b"CONNECT", link_id) + OK)
+    return local
 
 
 async def send_data(device: Device, data: bytes, link_id: int | None = None,

@@ -5,10 +5,10 @@
 from __future__ import annotations
 
 import random
-import socket
 
+import test_tls
 import trio
-from conftest import WAIT, Peer, StartPort, TcpServer, exchange, free_port
+from conftest import WAIT, Device, Peer, StartPort, TcpServer, exchange, free_port
 from esp_links_harness import (
     ERROR,
     OK,
@@ -18,9 +18,14 @@ from esp_links_harness import (
     UdpPeer,
     esp_port,
     open_tcp,
+    open_udp,
     send_data,
 )
-from test_tls import Certificates, cert_options, certs, peers, s_server  # noqa: F401
+from test_tls import Certificates, cert_options, s_server
+
+# test_tls's fixtures: trustme certificates, and peer processes killed after the test
+certs = test_tls.certs
+peers = test_tls.peers
 
 ALL_BYTES = bytes(range(256))
 
@@ -94,9 +99,7 @@ async def test_cipsend_udp_destination(start_port: StartPort) -> None:
     device = await esp_port(start_port, mux=True)
     peer, other = await UdpPeer().bind(), await UdpPeer().bind()
     try:
-        local = free_port(socket.SOCK_DGRAM)
-        await device.command(b'AT+CIPSTART=2,"UDP","127.0.0.1",%d,%d,0' % (peer.port, local),
-                             b"2,CONNECT\r\n" + OK)
+        local = await open_udp(device, peer.port, 2, mode=0)
         await send_data(device, b"elsewhere", 2, b',"127.0.0.1",%d' % other.port)
         assert await other.receive() == (b"elsewhere", local)
         await send_data(device, b"home", 2)
@@ -114,9 +117,7 @@ async def test_cipsend_udp_destination_that_does_not_resolve(start_port: StartPo
     device = await esp_port(start_port)
     peer = await UdpPeer().bind()
     try:
-        local = free_port(socket.SOCK_DGRAM)
-        await device.command(b'AT+CIPSTART="UDP","127.0.0.1",%d,%d' % (peer.port, local),
-                             b"CONNECT\r\n" + OK)
+        local = await open_udp(device, peer.port)
         await device.command(b'AT+CIPSEND=5,"no-such-host.invalid",53', PROMPT)
         await device.send(b"where")
         await device.expect(recv(5) + SEND_FAIL)
@@ -130,8 +131,7 @@ async def test_cipsend_listener_without_peer_fails(start_port: StartPort) -> Non
     """E21: a UDP listener with no peer yet and no destination takes the
     bytes, then `SEND FAIL`; with a destination it sends."""
     device = await esp_port(start_port)
-    local = free_port(socket.SOCK_DGRAM)
-    await device.command(b'AT+CIPSTART="UDP","0.0.0.0",0,%d,2' % local, b"CONNECT\r\n" + OK)
+    local = await open_udp(device, 0, mode=2, remote=b"0.0.0.0")
     await device.command(b"AT+CIPSEND=5", PROMPT)
     await device.send(b"lost?")
     await device.expect(recv(5) + SEND_FAIL)
@@ -202,7 +202,7 @@ async def test_cipsendex_mux_and_not_valid(start_port: StartPort,
 # -- E23 ---------------------------------------------------------------------------------
 
 
-async def enter_passthrough(device, tcp_server: TcpServer) -> Peer:  # noqa: ANN001
+async def enter_passthrough(device: Device, tcp_server: TcpServer) -> Peer:
     peer = await open_tcp(device, tcp_server)
     await device.command(b"AT+CIPMODE=1", OK)
     await device.command(b"AT+CIPMODE?", b"+CIPMODE:1\r\n" + OK)
@@ -256,6 +256,19 @@ async def test_passthrough_escape_needs_its_guards(start_port: StartPort,
     await device.command(b"AT+CIPMODE=0", OK)
     await send_data(device, b"normal")
     await peer.expect(b"normal")
+
+
+async def test_passthrough_link_closed_by_the_peer(start_port: StartPort,
+                                                  tcp_server: TcpServer) -> None:
+    """E23/E20: the peer's last data comes raw, then `CLOSED`, and the port
+    is back in command mode (as CIP's passthrough, NOTES C8)."""
+    device = await esp_port(start_port)
+    peer = await enter_passthrough(device, tcp_server)
+    await peer.send(b"last")
+    await peer.aclose()
+    await device.expect(b"lastCLOSED\r\n")
+    await device.command(b"AT", OK)
+    await device.command(b"AT+CIPSTATUS", b"STATUS:4\r\n" + OK)
 
 
 async def test_passthrough_needs_cipmode_and_a_link(start_port: StartPort,
@@ -315,9 +328,7 @@ async def test_passthrough_packing_over_udp(start_port: StartPort) -> None:
     device = await esp_port(start_port)
     peer = await UdpPeer().bind()
     try:
-        local = free_port(socket.SOCK_DGRAM)
-        await device.command(b'AT+CIPSTART="UDP","127.0.0.1",%d,%d,0' % (peer.port, local),
-                             b"CONNECT\r\n" + OK)
+        local = await open_udp(device, peer.port, mode=0)
         await device.command(b"AT+CIPMODE=1", OK)
         await device.command(b"AT+CIPSEND", PROMPT)
         await trio.sleep(0.05)
@@ -358,9 +369,7 @@ async def test_ipd_udp_datagram_is_one_frame(start_port: StartPort) -> None:
     device = await esp_port(start_port, mux=True)
     peer = await UdpPeer().bind()
     try:
-        local = free_port(socket.SOCK_DGRAM)
-        await device.command(b'AT+CIPSTART=1,"UDP","127.0.0.1",%d,%d' % (peer.port, local),
-                             b"1,CONNECT\r\n" + OK)
+        local = await open_udp(device, peer.port, 1)
         big = random.Random(24).randbytes(4000)
         await peer.send_to(big, local)
         await device.expect(b"\r\n+IPD,1,4000:" + big)
@@ -401,8 +410,7 @@ async def test_ipd_udp_sender_with_cipdinfo(start_port: StartPort) -> None:
     device = await esp_port(start_port)
     first, second = await UdpPeer().bind(), await UdpPeer().bind()
     try:
-        local = free_port(socket.SOCK_DGRAM)
-        await device.command(b'AT+CIPSTART="UDP","0.0.0.0",0,%d,2' % local, b"CONNECT\r\n" + OK)
+        local = await open_udp(device, 0, mode=2, remote=b"0.0.0.0")
         await device.command(b"AT+CIPDINFO=1", OK)
         await first.send_to(b"a", local)
         await device.expect(b'\r\n+IPD,1,"127.0.0.1",%d:a' % first.port)
@@ -479,10 +487,8 @@ async def test_passive_udp_datagram_in_two_reads(start_port: StartPort) -> None:
     device = await esp_port(start_port)
     peer = await UdpPeer().bind()
     try:
-        local = free_port(socket.SOCK_DGRAM)
         await device.command(b"AT+CIPRECVMODE=1", OK)
-        await device.command(b'AT+CIPSTART="UDP","127.0.0.1",%d,%d' % (peer.port, local),
-                             b"CONNECT\r\n" + OK)
+        local = await open_udp(device, peer.port)
         big = random.Random(25).randbytes(3000)
         await peer.send_to(big, local)
         await device.expect(b"\r\n+IPD,3000\r\n")

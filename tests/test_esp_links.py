@@ -6,8 +6,11 @@ TLS peers (openssl s_server with trustme certificates); exact bytes."""
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import test_tls
 import trio
 from conftest import WAIT, Device, Peer, StartPort, TcpServer, free_port
 from esp_links_harness import (
@@ -16,9 +19,14 @@ from esp_links_harness import (
     UdpPeer,
     esp_port,
     open_tcp,
+    open_udp,
     send_data,
 )
-from test_tls import Certificates, cert_options, certs, peers, s_server  # noqa: F401
+from test_tls import Certificates, cert_options, s_server
+
+# test_tls's fixtures: trustme certificates, and peer processes killed after the test
+certs = test_tls.certs
+peers = test_tls.peers
 
 CLOSED = b"CLOSED\r\n"
 
@@ -208,25 +216,22 @@ async def test_cipstart_forms_and_local_failures(start_port: StartPort,
     await device.command(b"AT+CIPSTATUS", b"STATUS:2\r\n" + OK)
 
 
-class stalled_listener:  # noqa: N801 (a context manager used as a function)
+@contextmanager
+def stalled_listener() -> Iterator[int]:
     """A port whose connects never complete: a listener that never accepts,
     with its accept queue full, so the kernel drops further SYNs."""
-
-    def __enter__(self) -> int:
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(0)
-        port = self.listener.getsockname()[1]
-        self.fillers = []
-        for _ in range(2):
-            filler = socket.socket()
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = [socket.socket() for _ in range(2)]
+    try:
+        for filler in fillers:
             filler.setblocking(False)
             filler.connect_ex(("127.0.0.1", port))
-            self.fillers.append(filler)
-        return port
-
-    def __exit__(self, *exc: object) -> None:
-        for each in [*self.fillers, self.listener]:
+        yield port
+    finally:
+        for each in [*fillers, listener]:
             each.close()
 
 
@@ -244,12 +249,6 @@ async def test_cipstart_not_joined_is_error(start_port: StartPort,
 # -- E16: UDP -------------------------------------------------------------------------------
 
 
-async def udp_start(device: Device, link_id: int, remote_port: int, local_port: int,
-                    mode: int, remote: bytes = b"127.0.0.1") -> None:
-    await device.command(b'AT+CIPSTART=%d,"UDP","%s",%d,%d,%d' % (
-        link_id, remote, remote_port, local_port, mode), b"%d,CONNECT\r\n" % link_id + OK)
-
-
 async def test_udp_modes_and_local_ports(start_port: StartPort) -> None:
     """E16: the local port is the one asked for; mode 0 keeps the peer,
     1 takes the first other sender once, 2 follows every sender; CIPSTATUS
@@ -257,9 +256,7 @@ async def test_udp_modes_and_local_ports(start_port: StartPort) -> None:
     device = await esp_port(start_port, mux=True)
     first, second, third = [await UdpPeer().bind() for _ in range(3)]
     try:
-        locals_ = [free_port(socket.SOCK_DGRAM) for _ in range(3)]
-        for mode in range(3):
-            await udp_start(device, mode, first.port, locals_[mode], mode)
+        locals_ = [await open_udp(device, first.port, mode, mode) for mode in range(3)]
         for mode in range(3):
             await send_data(device, b"hello %d" % mode, mode)
             assert await first.receive() == (b"hello %d" % mode, locals_[mode])
@@ -288,8 +285,7 @@ async def test_udp_listener_first_sender_becomes_peer(start_port: StartPort) -> 
     no peer until the first datagram; its sender becomes the peer (mode 0
     keeps it) and a send without destination goes there."""
     device = await esp_port(start_port)
-    local = free_port(socket.SOCK_DGRAM)
-    await device.command(b'AT+CIPSTART="UDP","0.0.0.0",0,%d,0' % local, b"CONNECT\r\n" + OK)
+    local = await open_udp(device, 0, mode=0, remote=b"0.0.0.0")
     await device.command(b"AT+CIPSTATUS", b"STATUS:3\r\n"
                          + status_line(b"CIPSTATUS", 0, b"UDP", 0, local, remote_ip=b"0.0.0.0")
                          + OK)
@@ -426,8 +422,7 @@ async def test_cipstatus_and_cipstate_lines(start_port: StartPort,
     client = await open_tcp(device, tcp_server, 3)
     udp_peer = await UdpPeer().bind()
     try:
-        udp_local = free_port(socket.SOCK_DGRAM)
-        await udp_start(device, 1, udp_peer.port, udp_local, 0)
+        udp_local = await open_udp(device, udp_peer.port, 1, mode=0)
         server_port = free_port()
         await device.command(b"AT+CIPSERVER=1,%d" % server_port, OK)
         with trio.fail_after(WAIT):

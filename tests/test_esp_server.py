@@ -7,13 +7,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import test_tls
 import trio
-from conftest import WAIT, Peer, StartPort, TcpServer, connect, free_port
+from conftest import WAIT, Device, Peer, StartPort, TcpServer, connect, free_port
 from esp_links_harness import ERROR, OK, esp_port, open_tcp, send_data
-from test_tls import Certificates, certs, peers, s_client  # noqa: F401
+from test_tls import Certificates, s_client
+
+# test_tls's fixtures: trustme certificates, and peer processes killed after the test
+certs = test_tls.certs
+peers = test_tls.peers
 
 
-async def accept_peer(device, port: int, link_id: int) -> Peer:  # noqa: ANN001
+async def accept_peer(device: Device, port: int, link_id: int) -> Peer:
     """A peer connects to the host's server and is announced `<id>,CONNECT`."""
     peer = await connect(port)
     await device.expect(b"%d,CONNECT\r\n" % link_id)
