@@ -5,6 +5,7 @@ without closing the peers, CIPSTO closing idle peers. Real peers on
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import test_tls
@@ -42,8 +43,20 @@ async def test_server_needs_mux_and_is_one(start_port: StartPort) -> None:
     await device.command(b"AT+CIPSERVER=1,%d,\"UDP\"" % free_port(), ERROR)
     await device.command(b"AT+CIPSERVER=0", OK)
     await device.command(b"AT+CIPSERVER?", b"+CIPSERVER:0\r\n" + OK)
-    await device.command(b"AT+CIPSERVER=1", OK)  # the default port
+
+
+async def test_server_default_port(start_port: StartPort) -> None:
+    """E27: the port defaults to 333. The port listens on a loopback
+    address of its own, so that no other test's port 333 is in the way."""
+    address = ".".join(["127", *(str(random.randrange(1, 255)) for _ in range(3))])
+    device = await esp_port(start_port, mux=True, bind_address=address)
+    await device.command(b"AT+CIPSERVER=1", OK)
     await device.command(b"AT+CIPSERVER?", b'+CIPSERVER:1,333,"TCP",0\r\n' + OK)
+    with trio.fail_after(WAIT):
+        peer = Peer(await trio.open_tcp_stream(address, 333))
+    await device.expect(b"0,CONNECT\r\n")
+    await peer.send(b"333")
+    await device.expect(b"\r\n+IPD,0,3:333")
 
 
 async def test_server_port_in_use_is_error(start_port: StartPort,
