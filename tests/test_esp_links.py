@@ -348,6 +348,10 @@ async def test_ssl_sni_is_the_host_or_cipsslcsni(start_port: StartPort, certs: C
                    "-servername_fatal")
     await device.command(b'AT+CIPSTART=1,"SSL","localhost",%d' % by_setting,
                          ERROR + b"1,CLOSED\r\n")
+    await device.command(b"AT+CIPSSLCCONF=1,2,0,0", OK)  # E17: the MUX 1 form, per id
+    await device.command(b"AT+CIPSSLCCONF?", b"".join(
+        b"+CIPSSLCCONF:%d,%d,0,0\r\n" % (link_id, 2 if link_id == 1 else 0)
+        for link_id in range(5)) + OK)
     await device.command(b'AT+CIPSSLCSNI=1,"sni.example"', OK)
     await device.command(b"AT+CIPSSLCSNI?", b'+CIPSSLCSNI:1,"sni.example"\r\n' + OK)
     await device.command(b'AT+CIPSTART=1,"SSL","localhost",%d' % by_setting,
