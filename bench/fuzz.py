@@ -1,6 +1,6 @@
 """Long fuzz run of the sans-IO AT core (framer + argument parsers), per dialect.
 
-    python bench/fuzz.py [--dialect skt|cip|both] [--inputs 1000000] [--seconds N]
+    python bench/fuzz.py [--dialect skt|cip|esp-at|all] [--inputs 1000000] [--seconds N]
                          [--seed S] [--out DIR]
     python bench/fuzz.py --replay FILE
 
@@ -22,7 +22,7 @@ first ``KEEP`` of each distinct kind are saved as self-contained reproducers
 (``python FILE`` replays one), the first of them shrunk (greedy removal of
 actions).
 
-With ``--dialect both`` the dialects run in parallel, one process each. The
+With ``--dialect all`` the dialects run in parallel, one process each. The
 last line per dialect is ``<dialect>: <n> inputs, <c> crashes, <v> violations
 in <t> s``; the exit status is 1 on any crash or violation.
 """
@@ -83,13 +83,36 @@ CIP_TEMPLATES = [
 ]
 
 
+ESP_TEMPLATES = [
+    b"AT", b"ATE0", b"ATE1", b"AT+GMR", b"AT+RST", b"AT+RESTORE", b"AT+GSLP=100",
+    b'AT+CWJAP="ssid","pw"', b'AT+CWJAP="a\\,b","p\\"w",,1', b"AT+CWQAP", b"AT+CWMODE=1",
+    b"AT+CWMODE=0,1", b"AT+CWMODE?", b"AT+CWLAP", b'AT+CWLAP="ssid"', b"AT+CWSTATE?",
+    b"AT+CIPMUX=0", b"AT+CIPMUX=1", b"AT+CIPMUX?", b"AT+CIPMODE=0", b"AT+CIPMODE=1",
+    b'AT+CIPSTART="TCP","192.168.1.2",8080', b'AT+CIPSTART=0,"SSL","example.com",443,60',
+    b'AT+CIPSTART="UDP","0.0.0.0",0,5000,2', b'AT+CIPSTART=1,"UDP","10.0.0.1",53,,1',
+    b'AT+CIPSTARTEX="TCP","10.0.0.1",80', b"AT+CIPSEND=5", b"AT+CIPSEND=0,5",
+    b'AT+CIPSEND=0,5,"10.0.0.9",53', b"AT+CIPSEND", b"AT+CIPSENDEX=5", b"AT+CIPSENDEX=0,8",
+    b"AT+CIPCLOSE", b"AT+CIPCLOSE=0", b"AT+CIPCLOSE=5", b"AT+CIPCLOSEMODE=0,1",
+    b"AT+CIPSTATUS", b"AT+CIPSTATE?", b"AT+CIPRECVMODE=1", b"AT+CIPRECVTYPE=0,1",
+    b"AT+CIPRECVDATA=0,64", b"AT+CIPRECVLEN?", b"AT+CIPDINFO=1", b"AT+CIPSERVER=1,8080",
+    b'AT+CIPSERVER=1,443,"SSL",0', b"AT+CIPSERVER=0,1", b"AT+CIPSERVER?",
+    b"AT+CIPSERVERMAXCONN=2", b"AT+CIPSTO=10", b"AT+CIPSSLCCONF=0,3,0,0", b"AT+CIPSSLCCONF?",
+    b'AT+CIPSSLCSNI=0,"sni.example"', b'AT+CIPSSLCALPN=0,2,"h2","http/1.1"',
+    b'AT+CIPDOMAIN="example.com"', b'AT+PING="1.1.1.1"', b'AT+CIPDNS=1,"1.1.1.1",,"8.8.8.8"',
+    b'AT+CIPSNTPCFG=1,8,"pool.ntp.org"', b"AT+CIPSNTPTIME?", b"AT+SYSTIMESTAMP?",
+    b"AT+UART_CUR=115200,8,1,0,0", b"AT+UART_DEF?", b"AT+SYSSTORE=0", b"AT+SYSLOG=1",
+    b"AT+CWLAPOPT=1,31", b'AT+CWHOSTNAME="dev"', b"AT+CIPTCPOPT=0,-1,1,0,60", b"?",
+]
+
+
 class Generator:
     """Builds one session's actions, input by input, from the harness's state."""
 
     def __init__(self, rng: random.Random, harness: Harness) -> None:
         self.rng = rng
         self.h = harness
-        self.templates = SKT_TEMPLATES if harness.skt else CIP_TEMPLATES
+        self.templates = {"skt": SKT_TEMPLATES, "cip": CIP_TEMPLATES,
+                          "esp-at": ESP_TEMPLATES}[harness.dialect]
         guard = harness.guard_ticks
         self.below = max(0, int(guard - 0.5))
         self.at = -int(-guard // 1)
@@ -202,7 +225,11 @@ class Generator:
         if roll < 0.47:
             return self.long_line()
         if roll < 0.65:
-            return self.skt_send() if h.skt else self.cip_send()
+            if h.skt:
+                return self.skt_send()
+            if h.dialect == "esp-at" and rng.random() < 0.3:
+                return self.esp_send_ex()
+            return self.cip_send()
         if roll < 0.75:
             return self.enter()
         if roll < 0.85:
@@ -255,13 +282,18 @@ class Generator:
                     ("declared",)]
         return [self.feed(data)]
 
-    def cip_send(self) -> list[tuple]:
-        rng, h = self.rng, self.h
-        actions = []
-        if rng.random() < 0.5 and h.clean_command():
+    def send_setup(self) -> list[tuple]:
+        """Half the time from a clean state, the lines that open link 0 first."""
+        h = self.h
+        if self.rng.random() < 0.5 and h.clean_command():
             setup = h.reactions.send_setup()
             if setup:
-                actions.append(self.feed(setup))
+                return [self.feed(setup)]
+        return []
+
+    def cip_send(self) -> list[tuple]:
+        rng, h = self.rng, self.h
+        actions = self.send_setup()
         n = rng.randint(1, 40) if rng.random() < 0.9 else rng.randint(1, 2100)
         form = rng.choice(["n", "n", "0,n", "1,n", "n,host", "0,n,host", "0", "", "n,", "0,0"])
         args = form.replace("n", str(n)).replace("host", '"10.0.0.2",7000').encode()
@@ -278,6 +310,19 @@ class Generator:
             return [("declare", [("line", line), ("payload", payload)]), self.feed(data),
                     ("declared",)]
         return actions + [self.feed(data)]
+
+    def esp_send_ex(self) -> list[tuple]:
+        """E22: AT+CIPSENDEX: the data ends at the count or at the terminator."""
+        rng = self.rng
+        actions = self.send_setup()
+        n = rng.randint(1, 60) if rng.random() < 0.9 else rng.randint(1, 8300)
+        form = rng.choice(["n", "0,n", "1,n"])
+        line = b"AT+CIPSENDEX=" + form.replace("n", str(n)).encode()
+        parts = [rng.choice([b"\\", b"0", b"\\0", b"\\\\0", b"\\\\", b"x", b"\r\n"])
+                 for _ in range(rng.randint(0, 12))]
+        payload = (b"".join(parts) + self.data(n) + rng.randbytes(n))[:rng.randint(0, n + 4)]
+        return actions + [self.feed(line + b"\r\n" + payload
+                                    + rng.choice([b"", b"\r\n", b"AT\r\n"]))]
 
     def enter(self) -> list[tuple]:
         rng, h = self.rng, self.h
@@ -384,7 +429,7 @@ def fuzz(dialect: str, inputs: int, seconds: float | None, seed: int,
         rng = random.Random(session_seed)
         config = {"line_limit": rng.choice([64, 64, 100, 4096]),
                   "guard": rng.choice([1 / 64, 0.02, 0.02, 0.05]),
-                  "payload_limit": rng.choice([2048, 4096])}
+                  "payload_limit": 8192 if dialect == "esp-at" else rng.choice([2048, 4096])}
         harness = Harness(dialect, **config)
         generator = Generator(rng, harness)
         actions: list[tuple] = []
@@ -435,7 +480,7 @@ def worker(queue: multiprocessing.Queue, *args: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dialect", choices=["skt", "cip", "both"], default="both")
+    parser.add_argument("--dialect", choices=["skt", "cip", "esp-at", "all"], default="all")
     parser.add_argument("--inputs", type=int, default=1_000_000,
                         help="inputs per dialect (default 1000000)")
     parser.add_argument("--seconds", type=float, default=None,
@@ -449,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.replay is not None:
         os.execv(sys.executable, [sys.executable, str(args.replay)])
     seed = args.seed if args.seed is not None else random.SystemRandom().getrandbits(32)
-    dialects = ["skt", "cip"] if args.dialect == "both" else [args.dialect]
+    dialects = ["skt", "cip", "esp-at"] if args.dialect == "all" else [args.dialect]
     print(f"fuzz: seed {seed}, {args.inputs} inputs per dialect"
           + (f", at most {args.seconds:g} s" if args.seconds else "")
           + f", reproducers in {args.out}", flush=True)

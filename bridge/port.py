@@ -256,7 +256,7 @@ class Port:
                 self._span_open = False
                 output.lock.release()
                 if outcome.reply and outcome.final and self.dialect.reply_gap:
-                    output.quiet_until = trio.current_time() + self.dialect.reply_gap
+                    output.quiet_after_reply(self.dialect.reply_gap)
 
     def _take_queued(self, framer: Framer, notices: deque[object]) -> bool:
         try:

@@ -46,8 +46,9 @@ async def start_port(nursery: trio.Nursery, tmp_path: Path) -> AsyncIterator[Sta
 
     async def start(**settings: object) -> Device:
         link = tmp_path / f"uart{len(devices)}"
+        settings = {"bind_address": "127.0.0.1", **settings}
         port = PortSettings(name=f"test{len(devices)}", device=f"pty:{link}",
-                            bind_address="127.0.0.1", **settings)  # type: ignore[arg-type]
+                            **settings)  # type: ignore[arg-type]
         daemon = DaemonSettings(state_dir=str(tmp_path / "state"))
         await nursery.start(serve, Config(daemon=daemon, port=[port]))
         device = Device(str(link))

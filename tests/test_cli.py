@@ -456,7 +456,7 @@ REFUSED = [
     ("bind-address-range", 'bind_address = "10.0.0.256"\n',
      "port[0].bind_address: '10.0.0.256' is not an IP address"),
     ("enum-dialect", 'dialect = "xyz"\n',
-     """port[0].dialect: invalid value 'xyz', expected "cip" or "skt\""""),
+     """port[0].dialect: invalid value 'xyz', expected "cip", "esp-at" or "skt\""""),
     ("enum-flow-control", 'flow_control = "maybe"\n',
      """port[0].flow_control: invalid value 'maybe', expected "none", "rtscts" or "xonxoff\""""),
 ]

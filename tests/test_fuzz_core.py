@@ -88,6 +88,20 @@ CIP_TEMPLATES = [
     b"AT+CIPSNTPTIME?", b"AT+SYSSTORE=0",
 ]
 
+ESP_TEMPLATES = [
+    b"AT", b"ATE0", b"ATE1", b"AT+GMR", b"AT+RST", b"AT+RESTORE", b'AT+CWJAP="ssid","pw"',
+    b'AT+CWJAP="a\\,b","p\\"w",,1', b"AT+CWQAP", b"AT+CWMODE=1", b"AT+CWMODE=0",
+    b"AT+CIPMUX=0", b"AT+CIPMUX=1", b"AT+CIPMUX?", b"AT+CIPMODE=0", b"AT+CIPMODE=1",
+    b'AT+CIPSTART="TCP","192.168.1.2",8080', b'AT+CIPSTART=0,"SSL","example.com",443,60',
+    b'AT+CIPSTART="UDP","0.0.0.0",0,5000,2', b'AT+CIPSTARTEX="TCP","10.0.0.1",80',
+    b"AT+CIPSEND=5", b"AT+CIPSEND=0,5", b'AT+CIPSEND=0,5,"10.0.0.9",53', b"AT+CIPSEND",
+    b"AT+CIPSENDEX=5", b"AT+CIPSENDEX=0,8", b"AT+CIPCLOSE", b"AT+CIPCLOSE=0",
+    b"AT+CIPCLOSE=5", b"AT+CIPSTATUS", b"AT+CIPSTATE?", b"AT+CIPRECVMODE=1",
+    b"AT+CIPRECVDATA=0,64", b"AT+CIPRECVLEN?", b"AT+CIPSERVER=1,8080", b"AT+CIPSERVER=0,1",
+    b'AT+CIPDOMAIN="example.com"', b'AT+PING="1.1.1.1"', b"AT+UART_CUR=115200,8,1,0,0",
+    b"AT+SYSSTORE=0", b"AT+CWLAPOPT=1,31", b"?",
+]
+
 COUNT_TEXT = st.one_of(st.integers(1, 40).map(lambda n: str(n).encode()),
                        st.sampled_from([b"0", b"-1", b"2048", b"2049", b"x", b"", b" 5", b"+5",
                                         b"05", b"99999999999", b"5 5"]))
@@ -146,7 +160,8 @@ class CoreMachine(RuleBasedStateMachine):
 
     @initialize(guard=st.sampled_from([1 / 64, 0.02]), line_limit=st.sampled_from([48, 64]))
     def setup(self, guard: float, line_limit: int) -> None:
-        self.h = Harness(self.dialect, line_limit=line_limit, guard=guard, payload_limit=2048)
+        self.h = Harness(self.dialect, line_limit=line_limit, guard=guard,
+                         payload_limit=8192 if self.dialect == "esp-at" else 2048)
 
     # -- command mode ------------------------------------------------------------------------
 
@@ -227,7 +242,7 @@ class CoreMachine(RuleBasedStateMachine):
           setup=st.booleans(), payload=DATA, cuts=CUTS, gaps=st.lists(ANY_GAP, max_size=4),
           batch=BATCH)
     def cip_send(self, n, form, setup, payload, cuts, gaps, batch) -> None:
-        """C9: AT+CIPSEND=[<id>,]<len>[,<host>,<port>], then <len> raw bytes."""
+        """C9, E21: AT+CIPSEND=[<id>,]<len>[,<host>,<port>], then <len> raw bytes."""
         h = self.harness
         if h.skt:
             return
@@ -243,6 +258,26 @@ class CoreMachine(RuleBasedStateMachine):
         self.feed(line + b"\r\n" + payload, cuts, gaps, batch)
         if declared:
             h.check_declared()
+
+    @rule(n=st.integers(1, 40), form=st.sampled_from(["n", "0,n"]), setup=st.booleans(),
+          payload=DATA, end=st.sampled_from(["terminator", "count", "escaped"]),
+          after=st.sampled_from([b"", b"\r\n", b"AT\r\n"]), cuts=CUTS,
+          gaps=st.lists(ANY_GAP, max_size=4), batch=BATCH)
+    def esp_send_ex(self, n, form, setup, payload, end, after, cuts, gaps, batch) -> None:
+        """E22: AT+CIPSENDEX=[<id>,]<len>: the data ends at <len> bytes or at
+        the terminator, and a backslash before it makes it data."""
+        h = self.harness
+        if h.dialect != "esp-at":
+            return
+        if setup and h.clean_command():
+            self.feed(h.reactions.send_setup(), cuts, gaps, batch)
+        line = b"AT+CIPSENDEX=" + form.replace("n", str(n)).encode()
+        body = (payload * (n // max(len(payload), 1) + 1) if payload else b"e" * n)[:n]
+        if end == "terminator":
+            body = body[:n // 2].replace(b"\\", b"/") + b"\\0"
+        elif end == "escaped":
+            body = (b"\\\\0" + body)[:n]
+        self.feed(line + b"\r\n" + body + after, cuts, gaps, batch)
 
     @precondition(lambda self: self.h is not None and not self.h.transparent)
     @rule(cuts=CUTS, gaps=st.lists(ANY_GAP, max_size=4), batch=BATCH, data=DATA,
@@ -340,10 +375,17 @@ class CipMachine(CoreMachine):
     templates = CIP_TEMPLATES
 
 
+class EspMachine(CoreMachine):
+    dialect = "esp-at"
+    templates = ESP_TEMPLATES
+
+
 TestSktCore = SktMachine.TestCase
 TestSktCore.settings = FUZZ
 TestCipCore = CipMachine.TestCase
 TestCipCore.settings = FUZZ
+TestEspCore = EspMachine.TestCase
+TestEspCore.settings = FUZZ
 
 
 # -- what the machines found, as plain tests ---------------------------------------------

@@ -25,7 +25,7 @@ from bridge.loadtest.check import DatagramCheck, StreamCheck
 from bridge.loadtest.options import Options, OptionsError
 from bridge.loadtest.run import run
 from bridge.loadtest.stats import Stats
-from bridge.testing.wire import CipWire, SktWire
+from bridge.testing.wire import CipWire, EspWire, SktWire
 
 RUN_WITHIN = 30.0  # seconds one small run may take on a loaded 2-core machine
 
@@ -68,8 +68,11 @@ def assert_adds_up(report: dict[str, Any], ports: int, links: int) -> None:
     assert report["daemon"]["rss_kib"]["links_open"] > 0
 
 
-@pytest.mark.parametrize("dialect, send", [("cip", "CIPSEND"), ("skt", "SKTSEND")])
-async def test_tcp_run_every_byte_back(tmp_path: Path, dialect: str, send: str) -> None:
+@pytest.mark.parametrize("dialect, send, opened", [("cip", "CIPSEND", "CIPSTART"),
+                                                    ("skt", "SKTSEND", "SKTCLIENT"),
+                                                    ("esp-at", "CIPSEND", "CIPSTART")])
+async def test_tcp_run_every_byte_back(tmp_path: Path, dialect: str, send: str,
+                                       opened: str) -> None:
     code, report, stdout = await loadtest(
         tmp_path, "--echo", "--dialect", dialect, "--ports", "4", "--links", "3",
         "--duration", "2", "--size", "100")
@@ -77,7 +80,6 @@ async def test_tcp_run_every_byte_back(tmp_path: Path, dialect: str, send: str) 
     assert_adds_up(report, ports=4, links=3)
     commands = report["latency"]["command"]
     assert commands[send]["count"] == report["messages"]["sent"]
-    opened = "CIPSTART" if dialect == "cip" else "SKTCLIENT"
     assert commands[opened]["count"] == 12
     assert "PASS: every byte came back" in stdout
 
@@ -139,6 +141,19 @@ def cip_stream() -> tuple[bytes, list[tuple[str, object]]]:
     return stream, events
 
 
+def esp_stream() -> tuple[bytes, list[tuple[str, object]]]:
+    """ESP-AT with CIPMUX=1 (E16, E21, E24): the prompt after the OK line."""
+    payload = b"\r\n+IPD,1,3:\r\nOK\r\n>"
+    stream = (b"\r\nready\r\n" b"ATE0\r\n\r\nOK\r\n" b"0,CONNECT\r\n\r\nOK\r\n"
+              b"\r\nOK\r\n\r\n>" + b"\r\n+IPD,0,%d:" % len(payload) + payload
+              + b"\r\nRecv 5 bytes\r\n\r\nSEND OK\r\n" b"\r\n+IPD,4,1:\n" b"3,CLOSED\r\n")
+    events = [("line", b"ready"), ("line", b"ATE0"), ("line", b"OK"), ("line", b"0,CONNECT"),
+              ("line", b"OK"), ("line", b"OK"), ("prompt", None), ("data", (0, payload)),
+              ("line", b"Recv 5 bytes"), ("line", b"SEND OK"), ("data", (4, b"\n")),
+              ("line", b"3,CLOSED")]
+    return stream, events
+
+
 def skt_stream() -> tuple[bytes, list[tuple[str, object]]]:
     payload = b"+SKTREAD:OK,2,1:\r\n\r\n+SKTSEND:OK\r\n"
     stream = (b"\r\n+SKTCLIENT:OK\r\n+SKTCLIENT:con_id=1\r\n"
@@ -161,17 +176,20 @@ def parse(dialect: str, stream: bytes, chunk: int) -> list[tuple[str, object]]:
     def data(number: int, payload: bytes) -> None:
         events.append(("data", (number, payload)))
 
-    wire = (CipWire(line, lambda: events.append(("prompt", None)), data)
-            if dialect == "cip" else SktWire(line, data))
+    def prompt() -> None:
+        events.append(("prompt", None))
+
+    wire: CipWire | SktWire = (SktWire(line, data) if dialect == "skt" else
+                               (EspWire if dialect == "esp-at" else CipWire)(line, prompt, data))
     for start in range(0, len(stream), chunk):
         wire.feed(stream[start:start + chunk])
     assert not wire.buffer
     return events
 
 
-@pytest.mark.parametrize("dialect", ["cip", "skt"])
+@pytest.mark.parametrize("dialect", ["cip", "skt", "esp-at"])
 def test_wire_any_split(dialect: str) -> None:
-    stream, expected = cip_stream() if dialect == "cip" else skt_stream()
+    stream, expected = {"cip": cip_stream, "skt": skt_stream, "esp-at": esp_stream}[dialect]()
     for chunk in (1, 2, 3, 5, 7, 64, len(stream)):
         assert parse(dialect, stream, chunk) == expected, chunk
 

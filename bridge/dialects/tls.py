@@ -10,6 +10,7 @@ import trio
 
 from ..config import PortSettings
 from ..links.tcp import TcpLink, TcpServerLink
+from ..net.errors import HandshakeError
 from ..net.psk import Psk
 
 if TYPE_CHECKING:
@@ -63,7 +64,6 @@ class TlsContexts:
         """An accepted peer after its handshake, or None (logged, closed) if
         it fails or takes longer than tls_handshake_timeout."""
         from ..links.tls import accept_tls
-        from ..net.tls import HandshakeError
 
         try:
             with trio.fail_after(self.settings.tls_handshake_timeout):

@@ -7,9 +7,9 @@ import socket
 import trio
 from OpenSSL import SSL
 
-from ..net.errors import SendError
+from ..net.errors import HandshakeError, SendError
 from ..net.resolve import Resolve, resolve
-from ..net.tls import HandshakeError, describe
+from ..net.tls import describe
 from .inbound import Address, Inbound
 from .link import Link, Proto, Role
 from .sockets import bind, new_socket

@@ -36,6 +36,14 @@ class Inbound:
         self.arrivals += 1
         self.wake()
 
+    async def room(self) -> int:
+        """Bytes the buffer takes now, once it has room for any: a stream
+        reads no more than that from its socket, so it never holds more
+        than its capacity."""
+        while self.size >= self.capacity:
+            await self._changed.park()
+        return self.capacity - self.size
+
     def take(self, limit: int) -> tuple[bytes, Address | None] | None:
         """Up to ``limit`` bytes in arrival order; one datagram (or its first
         part, the rest kept with its source) for datagram links."""

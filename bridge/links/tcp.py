@@ -41,7 +41,8 @@ class TcpLink(Link):
         assert self.inbound is not None
         try:
             while True:
-                data = await self.stream.receive_some(RECEIVE_CHUNK)
+                room = await self.inbound.room()
+                data = await self.stream.receive_some(min(RECEIVE_CHUNK, room))
                 if not data:
                     self.inbound.end("closed")
                     return
@@ -131,6 +132,8 @@ class TcpServerLink(Link):
         while True:
             try:
                 peer, _ = await self.sock.accept()
+            except trio.ClosedResourceError:
+                return  # the server was closed (its cancel follows)
             except OSError as exc:
                 if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
                     await trio.sleep(0.1)  # out of fds: back off instead of spinning

@@ -13,7 +13,8 @@ import os
 import trio
 from OpenSSL import SSL
 
-from ..net.tls import HandshakeError, describe, verify_failure
+from ..net.errors import HandshakeError
+from ..net.tls import describe, verify_failure
 
 CHUNK = 65536
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import trio
 
 from ..testing.host import open_host
-from ..testing.wire import CipWire, SktWire
+from ..testing.wire import CipWire, EspWire, SktWire
 from .check import LinkCheck
 from .options import Options
 from .stats import Stats
@@ -70,7 +70,7 @@ class Payloads:
 
 class Device:
     dialect: str
-    wire: CipWire | SktWire
+    wire: CipWire | EspWire | SktWire
 
     def __init__(self, index: int, path: str, options: Options, stats: Stats,
                  target: tuple[str, int], checks: list[LinkCheck]) -> None:
@@ -330,8 +330,10 @@ class CipDevice(Device):
             return True
         return False
 
+    SETUP = (("ATE0", b"ATE0"), ("CIPMUX", b"AT+CIPMUX=1"))
+
     async def setup(self, attached: bool) -> bool:
-        if attached:  # AT+RST closes every link and greets again (C1)
+        if attached:  # AT+RST closes every link and greets again (C1, E7)
             await self.discard_old_output()
             self.greeted = trio.Event()
             if await self.command("RST", b"AT+RST", self.END, b"OK") is None:
@@ -342,7 +344,7 @@ class CipDevice(Device):
             self.fail_port("no_greeting", f"port {self.index}: no ready in "
                                           f"{self.options.timeout} s")
             return False
-        for name, line in (("ATE0", b"ATE0"), ("CIPMUX", b"AT+CIPMUX=1")):
+        for name, line in self.SETUP:
             if await self.command(name, line, self.END, b"OK") is None:
                 self.fail_port("setup_failed", f"port {self.index}: {name}")
                 return False
@@ -380,6 +382,19 @@ class CipDevice(Device):
     async def close_link(self, check: LinkCheck) -> None:
         await self.command("CIPCLOSE", b"AT+CIPCLOSE=%d" % check.link_id, self.END, b"OK")
         check.open = False
+
+
+class EspDevice(CipDevice):
+    """ESP-AT 2.4 (MUX 1, active receive): joined first (E9), ``+IPD,<id>,``
+    frames, the prompt after the OK line, ``Recv <n> bytes`` before SEND OK."""
+
+    dialect = "esp-at"
+    SETUP = (("ATE0", b"ATE0"), ("CWJAP", b'AT+CWJAP="at-bridge","loadtest"'),
+             ("CIPMUX", b"AT+CIPMUX=1"))
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.wire = EspWire(self._line, self._prompt, self._data)
 
 
 class SktDevice(Device):
@@ -450,4 +465,4 @@ class SktDevice(Device):
         check.open = False
 
 
-DEVICES: dict[str, type[Device]] = {"cip": CipDevice, "skt": SktDevice}
+DEVICES: dict[str, type[Device]] = {"cip": CipDevice, "skt": SktDevice, "esp-at": EspDevice}

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: links a port can hold: CIP ids 0-5 (NOTES C2), SKT con_ids 1-9 (NOTES S2)
-MAX_LINKS = {"cip": 6, "skt": 9}
+#: links a port can hold: CIP ids 0-5 (NOTES C2), SKT con_ids 1-9 (NOTES S2), ESP-AT 0-4 (E15)
+MAX_LINKS = {"cip": 6, "skt": 9, "esp-at": 5}
 CIP_MAX_SEND = 2048  # AT+CIPSEND's largest length (NOTES C9)
+ESP_MAX_SEND = 8192  # ESP-AT 2.4 (E21)
 SKT_PAYLOAD_LIMIT = 4096  # the daemon's default payload_limit
 DEFAULT_DURATION = 10.0
 
@@ -17,7 +18,7 @@ class OptionsError(ValueError):
 
 @dataclass(frozen=True)
 class Options:
-    dialect: str = "skt"  # "cip" | "skt"
+    dialect: str = "skt"  # "cip" | "skt" | "esp-at"
     ports: int = 4
     links: int = 1  # per port
     proto: str = "tcp"  # "tcp" | "udp" | "tls"
@@ -67,6 +68,8 @@ class Options:
     def size_limit(self) -> int:
         if self.dialect == "cip":
             return CIP_MAX_SEND
+        if self.dialect == "esp-at":
+            return ESP_MAX_SEND
         for key, value in self.port_settings:
             if key == "payload_limit":
                 return int(value)
@@ -74,7 +77,7 @@ class Options:
 
     def validate(self) -> Options:
         if self.dialect not in MAX_LINKS:
-            raise OptionsError(f"--dialect: {self.dialect!r} is not cip or skt")
+            raise OptionsError(f"--dialect: {self.dialect!r} is not {', '.join(MAX_LINKS)}")
         if self.proto not in ("tcp", "udp", "tls"):
             raise OptionsError(f"--proto: {self.proto!r} is not tcp, udp or tls")
         if self.port_count < 1:

@@ -80,7 +80,7 @@ from bridge.at.events import (
     TransparentData,
 )
 from bridge.at.framer import Framer, Mode
-from bridge.dialects import cip, skt
+from bridge.dialects import cip, esp, skt
 from bridge.dialects.cip.args import ALL_LINKS, UDP, Start, bad
 
 TICK = 1 / 1024
@@ -272,6 +272,144 @@ class CipReactions:
                 and (form == "0,n" or not self.multiple))
 
 
+TERMINATOR = b"\\0"  # E22
+
+
+def terminated(raw: bytes, count: int) -> tuple[bytes, int] | None:
+    """E22, restated on the whole payload so far: the data and the UART bytes
+    it takes, or None while undecided. ``\\0`` ends the data (taken, not
+    sent); ``\\\\0`` is the data ``\\0``; at most ``count`` bytes; a backslash
+    whose next bytes are not there yet waits, unless the count is reached."""
+    out, index = bytearray(), 0
+    while index < count:
+        if index >= len(raw):
+            return None
+        if raw[index] == 0x5C:
+            if index + 1 >= count:
+                out.append(raw[index])
+                index += 1
+                continue
+            if index + 1 >= len(raw):
+                return None
+            if raw[index + 1] == 0x30:
+                return bytes(out), index + 2
+            if raw[index + 1] == 0x5C and index + 2 < count:
+                if index + 2 >= len(raw):
+                    return None
+                if raw[index + 2] == 0x30:
+                    out += b"\\0"
+                    index += 3
+                    continue
+        out.append(raw[index])
+        index += 1
+    return bytes(out), count
+
+
+class EspReactions(CipReactions):
+    """What bridge/dialects/esp does with the lines it gets (E15, E16, E21-E23):
+    its 2.4 command table (imported) binds the arguments; the model keeps the
+    station, CIPMUX/CIPMODE and the server, links opened by AT+CIPSTART once
+    joined, AT+CIPSEND=... / AT+CIPSENDEX=... expecting their payloads, and
+    AT+CIPSEND entering passthrough."""
+
+    name = "esp-at"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.profile = esp.dialect.PROFILES["2.4"]  # read by the table's binders
+        self.joined = False
+        self.server = False
+
+    def framer(self, line_limit: int, guard: float) -> Framer:
+        return esp.make_framer(min(line_limit, esp.dialect.LINE_LIMIT), guard)
+
+    def on_line(self, line: bytes) -> tuple[str, int] | None:
+        call = resolve(esp.COMMANDS, line, self)
+        if call is None:
+            return None
+        try:
+            return self._handle_esp(call.action.handler, call.values)
+        except ArgError:
+            return None
+
+    def _handle_esp(self, handler: object, values: Any) -> tuple[str, int] | None:
+        dialect = esp.EspDialect
+        if handler is dialect.join:
+            self.joined = True
+            self.links.clear()
+        elif handler is dialect.quit or (handler is dialect.set_mode and values[0] in (0, 2)):
+            self.joined = False
+            self.links.clear()
+        elif handler is dialect.set_mux:
+            (value,) = values
+            if value != self.multiple and (self.links or self.server):
+                raise bad("refused")
+            if value and self.passthrough:
+                raise bad("refused")
+            self.multiple = bool(value)
+        elif handler is dialect.set_transfer_mode:
+            (value,) = values
+            if value and self.multiple:
+                raise bad("refused")
+            self.passthrough = bool(value)
+        elif handler is dialect.start:
+            (start,) = values
+            if self.joined and start.link_id not in self.links:
+                self.links[start.link_id] = start
+        elif handler in (dialect.send, dialect.send_ex):
+            (request,) = values
+            link = self.links.get(request.link_id)
+            if link is None or (request.dest is not None and link.kind != "UDP"):
+                return None
+            return ("payload" if handler is dialect.send else "payload_ex", request.length)
+        elif handler is dialect.passthrough:
+            if self.passthrough and not self.multiple and 0 in self.links:
+                return ("transparent", 0)
+        elif handler is dialect.close:
+            (number,) = values
+            if number == esp.dialect.ALL_LINKS:
+                self.links.clear()
+            else:
+                self.links.pop(number, None)
+        elif handler is dialect.set_server:
+            (request,) = values
+            if request.enable and self.multiple:
+                self.server = True
+            elif not request.enable:
+                self.server = False
+        elif handler in (dialect.reset, dialect.restore, dialect.deep_sleep):
+            self.links.clear()
+            self.multiple = self.passthrough = self.joined = self.server = False
+        return None
+
+    def enter_sequence(self) -> bytes:
+        lines = []
+        link_open = 0 in self.links and not self.multiple
+        if self.multiple:  # back to one link: no server, no links, CIPMUX=0
+            lines += [b"AT+CIPSERVER=0,1", b"AT+CIPCLOSE=5", b"AT+CIPMUX=0"]
+        if not self.joined:
+            lines.append(b'AT+CWJAP="fuzz","pw"')
+        if not self.passthrough:
+            lines.append(b"AT+CIPMODE=1")
+        if not link_open:
+            lines.append(b'AT+CIPSTART="TCP","10.0.0.1",8080')
+        lines.append(b"AT+CIPSEND")
+        return b"".join(line + b"\r\n" for line in lines)
+
+    def send_setup(self) -> bytes:
+        """Command lines after which AT+CIPSEND on link 0 is accepted."""
+        lines = [] if self.joined else [b'AT+CWJAP="fuzz","pw"']
+        if not self.joined or 0 not in self.links:
+            lines.append(b'AT+CIPSTART=0,"TCP","10.0.0.1",8080' if self.multiple
+                         else b'AT+CIPSTART="TCP","10.0.0.1",8080')
+        return b"".join(line + b"\r\n" for line in lines)
+
+    def send_accepted(self, count: int, form: str = "n") -> bool:
+        """E21: the plain form with CIPMUX=0, the id form with CIPMUX=1."""
+        return (1 <= count <= self.profile.max_send and 0 in self.links
+                and form == ("0,n" if self.multiple else "n"))
+
+
 # -- the harness ---------------------------------------------------------------------
 
 
@@ -296,10 +434,11 @@ class Harness:
     def __init__(self, dialect: str, *, line_limit: int = 64, guard: float = 1 / 64,
                  payload_limit: int = 2048) -> None:
         self.dialect = dialect
-        self.reactions: SktReactions | CipReactions = (
-            SktReactions(payload_limit) if dialect == "skt" else CipReactions())
+        self.reactions: SktReactions | CipReactions | EspReactions = (
+            SktReactions(payload_limit) if dialect == "skt"
+            else EspReactions() if dialect == "esp-at" else CipReactions())
         self.framer = self.reactions.framer(line_limit, guard)
-        self.line_limit = line_limit
+        self.line_limit = self.framer.line_limit  # the dialect may cap it (ESP-AT: 256)
         self.payload_limit = payload_limit
         self.guard = guard
         self.guard_ticks = guard / TICK
@@ -316,6 +455,7 @@ class Harness:
         self.sub = LINE
         self.report = False
         self.left = 0
+        self.terminator: bytes | None = None  # E22: the payload may end at \\0
         self.collected = bytearray()
         self.skip_lf = False
         self.last_arrival = 0.0  # when the host's latest byte arrived, in any mode
@@ -538,6 +678,20 @@ class Harness:
         """The event the buffered command-mode bytes make, if any (reference framing)."""
         buf = self.buf
         while True:
+            if self.sub == PAYLOAD and self.terminator is not None:
+                ended = terminated(bytes(self.collected) + bytes(buf[:self.left]),
+                                   len(self.collected) + self.left)
+                if ended is None:
+                    take = min(self.left, len(buf))
+                    self.collected += buf[:take]
+                    self._consume(take)
+                    self.left -= take
+                    return None
+                data, taken = ended
+                self._consume(taken - len(self.collected))
+                self.sub = LINE
+                self.collected.clear()
+                return Payload(data)
             if self.sub == PAYLOAD:
                 take = min(self.left, len(buf))
                 if take:
@@ -607,13 +761,16 @@ class Harness:
             if reaction is not None:
                 if reaction[0] == "payload":
                     self._expect_payload(reaction[1])
+                elif reaction[0] == "payload_ex":
+                    self._expect_payload(reaction[1], TERMINATOR)
                 else:
                     self._enter_transparent()
 
-    def _expect_payload(self, count: int) -> None:
-        self.framer.expect_payload(count)
+    def _expect_payload(self, count: int, terminator: bytes | None = None) -> None:
+        self.framer.expect_payload(count, terminator)
         self.sub = PAYLOAD
         self.left = count
+        self.terminator = terminator
         self.report = False
         self.collected.clear()
 

@@ -2,8 +2,8 @@
 
 Unsolicited data frames can arrive at any time between replies (and, in
 CIP, while AT+CIPSEND waits for its data), so each port has one parser that
-splits the stream into reply lines, CIP's ``>`` prompt and data frames, and
-calls back for each. Both keep incomplete input until more comes.
+splits the stream into reply lines, the ``>`` prompt and data frames, and
+calls back for each. All keep incomplete input until more comes.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 CR, LF, GT, PLUS = 13, 10, 62, 43
 IPD = b"+IPD("  # CIP (NOTES C7): \r\n+IPD(<id>),<len>:<data>
+ESP_IPD = b"+IPD,"  # ESP-AT (E24), MUX 1: \r\n+IPD,<id>,<len>:<data>
 SKTREAD = b"+SKTREAD:OK,"  # SKT (NOTES S6): +SKTREAD:OK,<len>,<con_id>[,ip,port]:<data>\r\n
 HEADER_MAX = 64  # bytes from a frame's start to its colon, at most
 
@@ -21,6 +22,9 @@ OnData = Callable[[int, bytes], None]
 
 class CipWire:
     """Lines (without CR LF), the prompt ``\\r\\n>`` and ``+IPD`` frames."""
+
+    prefix = IPD
+    separator = b"),"  # between the link id and the length
 
     def __init__(self, on_line: OnLine, on_prompt: Callable[[], None], on_data: OnData) -> None:
         self.buffer = bytearray()
@@ -44,9 +48,10 @@ class CipWire:
                         self.on_prompt()
                         continue
                     if third == PLUS:
-                        if end - pos < 2 + len(IPD) and IPD.startswith(buf[pos + 2:end]):
+                        prefix = self.prefix
+                        if end - pos < 2 + len(prefix) and prefix.startswith(buf[pos + 2:end]):
                             break
-                        if buf.startswith(IPD, pos + 2):
+                        if buf.startswith(prefix, pos + 2):
                             stop = self._frame(buf, pos, end)
                             if stop is None:
                                 break
@@ -66,12 +71,12 @@ class CipWire:
 
     def _frame(self, buf: bytearray, pos: int, end: int) -> int | None:
         """One +IPD frame at ``pos``: its end, None if incomplete, 0 if garbled."""
-        start = pos + 2 + len(IPD)
+        start = pos + 2 + len(self.prefix)
         colon = buf.find(b":", start, start + HEADER_MAX)
         if colon < 0:
             return None if end - start < HEADER_MAX else 0
         head = bytes(buf[start:colon])
-        link_id, sep, length = head.partition(b"),")
+        link_id, sep, length = head.partition(self.separator)
         try:
             number, size = int(link_id), int(length)
         except ValueError:
@@ -83,6 +88,14 @@ class CipWire:
             return None
         self.on_data(number, bytes(buf[colon + 1:stop]))
         return stop
+
+
+class EspWire(CipWire):
+    """ESP-AT with CIPMUX=1 (E24): ``\\r\\n+IPD,<id>,<len>:<data>``; its
+    prompt ``\\r\\nOK\\r\\n\\r\\n>`` comes as the line OK, then ``\\r\\n>``."""
+
+    prefix = ESP_IPD
+    separator = b","
 
 
 class SktWire:

@@ -49,6 +49,7 @@ from . import replies
 from .args import (
     ALL_LINKS,
     LINK_IDS,
+    UDP_LISTENER,
     Send,
     Server,
     Start,
@@ -466,7 +467,7 @@ class EspDialect(DialectBase):
         resolver = self.services.resolver.resolve
         capacity = settings.link_buffer
         if request.kind == "UDP":
-            listener = request.host == "0.0.0.0"
+            listener = request.host == UDP_LISTENER
             return await open_udp(role=Role.CLIENT,
                                   bind_host=request.local_ip or settings.bind_address,
                                   local_port=request.local_port,
@@ -618,7 +619,8 @@ class EspDialect(DialectBase):
         return Outcome(replies.OK)
 
     async def query_dinfo(self) -> Outcome:
-        return Outcome(replies.value("CIPDINFO", str(int(self.dinfo))) + replies.OK)
+        """As the firmware answers it: ``+CIPDINFO:true`` / ``false``."""
+        return Outcome(replies.value("CIPDINFO", "true" if self.dinfo else "false") + replies.OK)
 
     # -- sending (E21-E23) ----------------------------------------------------------------
 
@@ -683,8 +685,9 @@ class EspDialect(DialectBase):
             if self.server is None:
                 return Outcome((b"no change\r\n" if not self.profile.quoted_addresses else b"")
                                + replies.OK)
-            self._stop_server(close_peers=request.close_all)
-            return Outcome(replies.OK)
+            closed = self._stop_server(close_peers=request.close_all)
+            return Outcome(b"".join(self.notice(b"CLOSED", peer.con_id) for peer in closed)
+                           + replies.OK)
         if not self.multiple or self.server is not None:
             raise bad("a server needs CIPMUX=1, and there is one")
         context = self.tls.server() if request.ssl else None
@@ -701,15 +704,19 @@ class EspDialect(DialectBase):
         self.port.log.info("server_listening", local_port=request.port, ssl=request.ssl)
         return Outcome(replies.OK)
 
-    def _stop_server(self, *, close_peers: bool) -> None:
+    def _stop_server(self, *, close_peers: bool) -> list[Link]:
+        """Stop listening; with ``close_peers`` close the open peers too and
+        return them in id order (AT+CIPSERVER=0,1 tells each one's CLOSED)."""
         server, self.server, self.server_config = self.server, None, None
         if server is None:
-            return
-        if close_peers:
-            for peer in server.seeds:
-                self.links.close(peer)
+            return []
+        closed = sorted((peer for peer in server.seeds if not peer.closed),
+                        key=lambda peer: peer.con_id) if close_peers else []
+        for peer in closed:
+            self.links.close(peer)
         server.seeds = []
         server.close()
+        return closed
 
     async def query_server(self) -> Outcome:
         config = self.server_config
@@ -1001,7 +1008,8 @@ def close_arguments(tokens: Sequence[str], dialect: Any) -> tuple[int]:
 
 
 def recv_data_arguments(tokens: Sequence[str], dialect: Any) -> tuple[int, int]:
-    return parse_id_and(tokens, multiple=dialect.multiple, parser=int_in(1, 1 << 20))
+    """E25: ``[<id>,]<max>``, max up to 0x7fffffff as the firmware takes it."""
+    return parse_id_and(tokens, multiple=dialect.multiple, parser=int_in(1, 0x7FFFFFFF))
 
 
 def id_and_switch(tokens: Sequence[str], dialect: Any) -> tuple[int, int]:

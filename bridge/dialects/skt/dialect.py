@@ -40,11 +40,15 @@ from ...links.tls import connect_tls
 from ...links.udp import open_udp
 from ...net.errors import (
     BindError,
+    CertificateFileError,
     ConnectError,
+    HandshakeError,
+    KeyFileError,
     LinkError,
     ListenError,
     ResolveError,
     SendError,
+    TlsSetupError,
 )
 from ..api import PortServices
 from ..base import DialectBase
@@ -62,8 +66,6 @@ CON_IDS = range(1, 10)  # NOTES S2
 def server_error(mode: int, exc: LinkError) -> int:
     """SKTSERVER's numbers for a failure to open (S12 for mode 2)."""
     if mode == SSL:
-        from ...net.tls import CertificateFileError, KeyFileError, TlsSetupError
-
         return {CertificateFileError: 18, KeyFileError: 20, TlsSetupError: 24}.get(
             type(exc), 15)
     return {BindError: 7, ListenError: 8}.get(type(exc), 5)
@@ -74,8 +76,6 @@ def client_error(mode: int, exc: LinkError) -> int:
     if isinstance(exc, ResolveError):
         return 2
     if mode == SSL:
-        from ...net.tls import HandshakeError
-
         return {HandshakeError: 21, ConnectError: 18}.get(type(exc), 20)
     return {ConnectError: 9, BindError: 12}.get(type(exc), 7)
 
@@ -251,8 +251,8 @@ class SktDialect(DialectBase):
         link = self.links.get(con_id)
         if link is None:
             return replies.error(name, 3)
-        if link.role is Role.SERVER and link.proto is Proto.TCP:
-            return replies.error(name, 7)
+        if link.role is Role.SERVER and link.proto is not Proto.UDP:
+            return replies.error(name, 7)  # a TCP or SSL server has no peer of its own
         if dest is not None and link.proto is not Proto.UDP:
             return replies.error(name, 1)
         if link.proto is Proto.UDP and dest is None and link.remote is None:
