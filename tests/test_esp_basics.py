@@ -262,7 +262,7 @@ async def test_reset_restores_the_defaults(start_port: StartPort,
     await device.command(b"AT", b"AT\r\n" + OK)
     await device.command(b"ATE0", b"ATE0\r\n" + OK)
     for query, value in ((b"CIPMUX", b"0"), (b"CIPMODE", b"0"), (b"CIPRECVMODE", b"0"),
-                         (b"CIPDINFO", b"0"), (b"SYSLOG", b"0"), (b"CWMODE", b"1")):
+                         (b"CIPDINFO", b"false"), (b"SYSLOG", b"0"), (b"CWMODE", b"1")):
         await device.command(b"AT+%s?" % query, b"+%s:%s\r\n" % (query, value) + OK)
     await device.command(b"AT+CWJAP?", b"No AP\r\n" + OK)
     await device.command(b"AT+CWSTATE?", b'+CWSTATE:0,""\r\n' + OK)
