@@ -292,7 +292,7 @@ PORT_DEFAULTS = {
     "dns_timeout": 15.0, "ping_timeout": 5.0, "sntp_timeout": 5.0, "sntp_interval": 3600.0,
     "tls_verify": True, "tls_handshake_timeout": 10.0, "esp_at_version": "2.4",
     "wifi_networks": [], "boot_joined": False, "ipd_chunk": 1460, "urc_gap_ms": 20,
-    "ready_ms": 300,
+    "ready_ms": 300, "dtls_idle_timeout": 60.0,
 }
 
 MINIMAL = '[[port]]\nname = "meter1"\ndevice = "pty:"\n'
