@@ -1,6 +1,6 @@
 """The host and peers of the ESP-AT link tests (esp-at.md E15-E27): an
 ESP-AT port on a pty with echo off and the station joined, UDP peers on
-127.0.0.1 (TLS peers and certificates are tests/test_tls.py's)."""
+127.0.0.1 (TLS peers are tests/tls_peers.py's, certificates conftest's)."""
 
 from __future__ import annotations
 

@@ -10,9 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import test_tls
 import trio
-from conftest import WAIT, Device, Peer, StartPort, TcpServer, free_port
+from conftest import WAIT, Certificates, Device, Peer, StartPort, TcpServer, free_port
 from esp_links_harness import (
     ERROR,
     OK,
@@ -22,11 +21,7 @@ from esp_links_harness import (
     open_udp,
     send_data,
 )
-from test_tls import Certificates, cert_options, s_server
-
-# test_tls's fixtures: trustme certificates, and peer processes killed after the test
-certs = test_tls.certs
-peers = test_tls.peers
+from tls_peers import cert_options, s_server
 
 CLOSED = b"CLOSED\r\n"
 

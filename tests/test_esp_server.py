@@ -8,15 +8,10 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-import test_tls
 import trio
-from conftest import WAIT, Device, Peer, StartPort, TcpServer, connect, free_port
+from conftest import WAIT, Certificates, Device, Peer, StartPort, TcpServer, connect, free_port
 from esp_links_harness import ERROR, OK, esp_port, open_tcp, send_data
-from test_tls import Certificates, s_client
-
-# test_tls's fixtures: trustme certificates, and peer processes killed after the test
-certs = test_tls.certs
-peers = test_tls.peers
+from tls_peers import s_client
 
 
 async def accept_peer(device: Device, port: int, link_id: int) -> Peer:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..links.inbound import Address
-from ..links.link import Link
+from ..links.link import Link, ServerLink
 from ..links.table import LinkTable
 from ..links.tcp import RECEIVE_CHUNK, TcpServerLink
 from ..log import traced
@@ -97,7 +97,7 @@ class Links:
         self.port.start_link(peer, self.pump)
 
     def close(self, link: Link) -> None:
-        if isinstance(link, TcpServerLink):
+        if isinstance(link, ServerLink):
             for seed in link.seeds:
                 self.close(seed)
         link.close()

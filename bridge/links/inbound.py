@@ -20,7 +20,7 @@ class Inbound:
         self.capacity = capacity
         self.datagrams = datagrams
         self.size = 0
-        self.ended: str | None = None  # why no more data will come: "closed" or "reset"
+        self.ended: str | None = None  # why no more data will come: "closed", "reset", "idle"
         self.arrivals = 0  # chunks put so far: a passive-mode notice follows an arrival
         self._chunks: deque[tuple[bytes, Address | None]] = deque()
         self._changed = trio.lowlevel.ParkingLot()

@@ -11,6 +11,7 @@ import enum
 
 import trio
 
+from ..net.errors import SendError
 from .inbound import Address, Inbound
 
 
@@ -66,3 +67,21 @@ class Link:
             self.scope.cancel()
             if self.inbound is not None:
                 self.inbound.end("closed")
+
+
+class ServerLink(Link):
+    """A listening link. Its accepted peers (``seeds``) carry the data; a
+    server that holds one peer at a time (CIP) has at most one open seed."""
+
+    def __init__(self, *, proto: Proto, local: Address, fileno: int) -> None:
+        super().__init__(role=Role.SERVER, proto=proto, local=local, remote=None, fileno=fileno,
+                         inbound=None)
+        self.seeds: list[Link] = []
+
+    @property
+    def peer(self) -> Link | None:
+        """The first seed still open."""
+        return next((seed for seed in self.seeds if not seed.closed), None)
+
+    async def send(self, data: bytes, dest: Address | None = None) -> None:
+        raise SendError("a server has no peer of its own")

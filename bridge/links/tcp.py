@@ -12,7 +12,7 @@ import trio
 from ..net.errors import ConnectError, ListenError, SendError
 from ..net.resolve import Resolve, resolve
 from .inbound import Address, Inbound
-from .link import Link, Proto, Role
+from .link import Link, Proto, Role, ServerLink
 from .sockets import bind, new_socket
 
 RECEIVE_CHUNK = 65536
@@ -108,7 +108,7 @@ async def connect_tcp(host: str, port: int, *, inbound_capacity: int,
     return TcpLink(stream, stream, role=Role.CLIENT, inbound_capacity=inbound_capacity)
 
 
-class TcpServerLink(Link):
+class TcpServerLink(ServerLink):
     """A listening socket; each accepted peer is handed to ``on_accept``.
 
     Work that must not hold up the next accept (a TLS handshake) is started
@@ -116,10 +116,8 @@ class TcpServerLink(Link):
     """
 
     def __init__(self, sock: trio.socket.SocketType, proto: Proto) -> None:
-        super().__init__(role=Role.SERVER, proto=proto, local=_addr(sock.getsockname()),
-                         remote=None, fileno=sock.fileno(), inbound=None)
+        super().__init__(proto=proto, local=_addr(sock.getsockname()), fileno=sock.fileno())
         self.sock = sock
-        self.seeds: list[Link] = []
         self.on_accept: Callable[[trio.SocketStream], Awaitable[None]] | None = None
         self.pending: trio.Nursery | None = None
 
@@ -140,9 +138,6 @@ class TcpServerLink(Link):
                     continue
                 raise
             await self.on_accept(trio.SocketStream(peer))
-
-    async def send(self, data: bytes, dest: Address | None = None) -> None:
-        raise SendError("a server has no peer of its own")
 
     def _close_transport(self) -> None:
         self.sock.close()

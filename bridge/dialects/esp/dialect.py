@@ -1076,7 +1076,7 @@ ROWS = [
     # the virtual station (E8-E14)
     row("CWMODE", set=Action(D.set_mode, esp(number(0, 3), optional=(number(0, 1),))),
         query=Action(D.query_mode)),
-    row("CWJAP", set=Action(D.join, esp(text(), text(), optional=(
+    row("CWJAP", set=Action(D.join, slow=True, arguments=esp(text(), text(), optional=(
         text(), number(0, 1), number(0, 7200), number(1, 100), number(0, 1),
         number(3, 600), number(0, 3)))), query=Action(D.query_join)),
     row("CWQAP", execute=Action(D.quit)),
@@ -1095,8 +1095,8 @@ ROWS = [
         query=Action(D.query_dhcp)),
     # links (E15-E20)
     row("CIPMUX", set=Action(D.set_mux, esp(Param(switch))), query=Action(D.query_mux)),
-    row("CIPSTART", set=Action(D.start, start_arguments)),
-    row("CIPSTARTEX", set=Action(D.start_any, start_any_arguments)),
+    row("CIPSTART", set=Action(D.start, start_arguments, slow=True)),
+    row("CIPSTARTEX", set=Action(D.start_any, start_any_arguments, slow=True)),
     row("CIPSTATUS", execute=Action(D.status)),
     row("CIPCLOSE", execute=Action(D.close, close_arguments),
         set=Action(D.close, close_arguments)),
@@ -1129,8 +1129,9 @@ ROWS = [
         query=Action(D.query_sni)),
     row("CIPSSLCALPN", set=Action(D.set_alpn, alpn_arguments), query=Action(D.query_alpn)),
     # services (E13, E28, E29)
-    row("CIPDOMAIN", set=Action(D.domain, esp(any_text(), optional=(number(1, 3),)))),
-    row("PING", set=Action(D.ping, esp(any_text()))),
+    row("CIPDOMAIN", set=Action(D.domain, esp(any_text(), optional=(number(1, 3),)),
+                                slow=True)),
+    row("PING", set=Action(D.ping, esp(any_text()), slow=True)),
     row("CIPDNS", set=Action(D.set_dns, esp(Param(switch), optional=(
         any_text(""), any_text(""), any_text("")))), query=Action(D.query_dns)),
     row("CIPSNTPCFG", set=Action(D.set_sntp, esp(Param(switch), number(-12, 14), optional=(
