@@ -887,8 +887,9 @@ class EspDialect(DialectBase):
     async def set_uart(self, line: LineSettings, *, persist: bool) -> Outcome:
         """OK at the old settings, then a serial device really switches."""
         self.uart = line
-        if persist:
-            await self._persist(uart=list(_line_values(line)))
+        if persist:  # whatever AT+SYSSTORE says: the firmware always saves UART_DEF
+            await self.port.store.asave({**self.port.store.load(),
+                                         "uart": list(_line_values(line))})
         return Outcome(replies.OK, after=partial(self._switch_line, line))
 
     async def _switch_line(self, line: LineSettings) -> None:
