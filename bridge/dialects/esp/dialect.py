@@ -690,8 +690,8 @@ class EspDialect(DialectBase):
                            + replies.OK)
         if not self.multiple or self.server is not None:
             raise bad("a server needs CIPMUX=1, and there is one")
-        context = self.tls.server() if request.ssl else None
         try:
+            context = self.tls.server() if request.ssl else None
             server = await listen_tcp(self.port.settings.bind_address, request.port,
                                       proto=Proto.SSL if request.ssl else Proto.TCP)
         except LinkError as exc:
