@@ -30,6 +30,7 @@ class Profile:
     name: str
     version: str  # E2: "2.4.0.0"
     bin_version: str  # E2: "2.4.0"
+    sdk_version: str  # E2: the NonOS SDK number 1.7 shows (Mbed reads `SDK version:%d.%d.%d`)
     echo_end: bytes  # E4
     prompt: bytes  # E21, E23
     max_send: int  # E21
@@ -46,13 +47,14 @@ class Profile:
 
 
 V2_4 = Profile(
-    name="2.4", version="2.4.0.0", bin_version="2.4.0", echo_end=b"\r\n",
+    name="2.4", version="2.4.0.0", bin_version="2.4.0", sdk_version="", echo_end=b"\r\n",
     prompt=b"\r\nOK\r\n\r\n>", max_send=8192, join_failure=ERROR, quoted_addresses=True,
     station_status_5_when_unjoined=False, unused_link_length=-1, passive_udp=True,
     names_suffixes=False, has_state_queries=True, ssl_size_answer=ERROR, cwjap_fields=9,
     cwlap_fields=11)
 V1_7 = Profile(
-    name="1.7", version="1.7.4.0", bin_version="1.7.4", echo_end=b"\r\r\n",
+    name="1.7", version="1.7.4.0", bin_version="1.7.4", sdk_version="3.0.4",
+    echo_end=b"\r\r\n",
     prompt=b"\r\nOK\r\n> ", max_send=2048, join_failure=FAIL, quoted_addresses=False,
     station_status_5_when_unjoined=True, unused_link_length=0, passive_udp=False,
     names_suffixes=True, has_state_queries=False, ssl_size_answer=OK, cwjap_fields=4,
@@ -87,10 +89,15 @@ def address(ip: str, port: int, profile: Profile) -> bytes:
 
 
 def version(at_bridge: str, profile: Profile, build_date: str) -> bytes:
-    """E2: hosts parse ``AT version:%d.%d.%d.%d`` and need the `(` early."""
+    """E2: hosts parse ``AT version:%d.%d.%d.%d`` and need the `(` early;
+    Mbed's ESP8266 driver stops unless 1.7's SDK version starts with a
+    number of 2 or more."""
+    sdk = f"at-bridge {at_bridge}"
+    if profile.sdk_version:
+        sdk = f"{profile.sdk_version}({sdk})"
     return (b"AT version:%s(at-bridge %s - esp-at %s)\r\n" % (
                 profile.version.encode(), at_bridge.encode(), profile.name.encode())
-            + b"SDK version:at-bridge %s\r\n" % at_bridge.encode()
+            + b"SDK version:%s\r\n" % sdk.encode()
             + b"compile time:%s\r\n" % build_date.encode()
             + b"Bin version:%s(at-bridge)\r\n" % profile.bin_version.encode() + OK)
 
