@@ -364,7 +364,6 @@ class EspDialect(DialectBase):
             fields = [b"%d" % ecn, replies.quoted(network.ssid),
                       b"%d" % network.rssi, b'"%s"' % (network.bssid or "").encode(),
                       b"%d" % network.channel, b"-1", b"-1", b"4", b"4", b"7", b"0"]
-            fields = fields[:self.profile.cwlap_fields]
             shown = [field for bit, field in enumerate(fields) if mask >> bit & 1]
             lines.append(b"+CWLAP:(%s)\r\n" % b",".join(shown))
         return Outcome(b"".join(lines) + replies.OK)

@@ -43,22 +43,19 @@ class Profile:
     has_state_queries: bool  # CWSTATE, CIPSTATE, SYSSTORE exist (2.4)
     ssl_size_answer: bytes  # E17: AT+CIPSSLSIZE=
     cwjap_fields: int  # E10: fields of +CWJAP? after ssid, bssid, channel, rssi
-    cwlap_fields: int  # E14
 
 
 V2_4 = Profile(
     name="2.4", version="2.4.0.0", bin_version="2.4.0", sdk_version="", echo_end=b"\r\n",
     prompt=b"\r\nOK\r\n\r\n>", max_send=8192, join_failure=ERROR, quoted_addresses=True,
     station_status_5_when_unjoined=False, unused_link_length=-1, passive_udp=True,
-    names_suffixes=False, has_state_queries=True, ssl_size_answer=ERROR, cwjap_fields=9,
-    cwlap_fields=11)
+    names_suffixes=False, has_state_queries=True, ssl_size_answer=ERROR, cwjap_fields=9)
 V1_7 = Profile(
     name="1.7", version="1.7.4.0", bin_version="1.7.4", sdk_version="3.0.4",
     echo_end=b"\r\r\n",
     prompt=b"\r\nOK\r\n> ", max_send=2048, join_failure=FAIL, quoted_addresses=False,
     station_status_5_when_unjoined=True, unused_link_length=0, passive_udp=False,
-    names_suffixes=True, has_state_queries=False, ssl_size_answer=OK, cwjap_fields=4,
-    cwlap_fields=7)
+    names_suffixes=True, has_state_queries=False, ssl_size_answer=OK, cwjap_fields=4)
 PROFILES = {"2.4": V2_4, "1.7": V1_7}
 
 
