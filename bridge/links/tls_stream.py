@@ -9,10 +9,10 @@ every call raises ClosedResourceError.
 Records leave through ``_flush``, one task at a time, in the order OpenSSL
 made them. It writes to the socket itself and keeps what the socket did not
 take (``_unsent``), so a send cancelled while the socket is full leaves the
-record stream whole: the next flush finishes the record before the next one.
-A receive that needs more bytes does not wait for a flush in progress (that
-task drains everything OpenSSL made), so two peers both sending and receiving
-at full buffers cannot wait on each other.
+record stream whole: the next flush finishes that record first. A receive
+that needs more bytes writes only what the socket takes at once (a key
+update's reply) and never waits to write: two peers both sending into full
+buffers would otherwise each wait for the other to read.
 """
 
 from __future__ import annotations
