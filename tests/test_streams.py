@@ -17,7 +17,8 @@ import trustme
 from OpenSSL import SSL
 
 from bridge.links.tls_stream import TlsStream
-from bridge.net.tls import ClientCertificates, HandshakeError, client_context, server_context
+from bridge.net.errors import HandshakeError
+from bridge.net.tls import ClientCertificates, client_context, server_context
 from bridge.uart.device_stream import DeviceStream
 
 CHECK_TIME = 60  # the whole contract check, on a loaded machine
