@@ -25,6 +25,7 @@ from OpenSSL import SSL
 
 from ..net.errors import HandshakeError
 from ..net.tls import describe, verify_failure
+from ..stream_contract import receive_limit
 
 CHUNK = 65536
 
@@ -57,12 +58,7 @@ class TlsStream(trio.abc.Stream):
             return
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
-        if max_bytes is None:
-            max_bytes = CHUNK
-        elif not isinstance(max_bytes, int):
-            raise TypeError("max_bytes must be an integer >= 1")
-        elif max_bytes < 1:
-            raise ValueError("max_bytes must be an integer >= 1")
+        limit = receive_limit(max_bytes, CHUNK)
         if self._receiving:
             raise trio.BusyResourceError("another task is receiving on this stream")
         self._receiving = True
@@ -73,7 +69,7 @@ class TlsStream(trio.abc.Stream):
             yielded = False
             while True:
                 try:
-                    data = self.connection.recv(max_bytes)
+                    data = self.connection.recv(limit)
                     break
                 except SSL.WantReadError:
                     if not self._flush_lock.locked():  # else its holder sends ours too

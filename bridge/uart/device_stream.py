@@ -21,6 +21,8 @@ import select
 
 import trio
 
+from ..stream_contract import receive_limit
+
 DEFAULT_CHUNK = 65536
 
 
@@ -37,14 +39,7 @@ class DeviceStream(trio.abc.Stream):
         self._receiving = False
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
-        if max_bytes is None:
-            limit = DEFAULT_CHUNK
-        elif not isinstance(max_bytes, int):
-            raise TypeError("max_bytes must be an integer >= 1")
-        elif max_bytes < 1:
-            raise ValueError("max_bytes must be an integer >= 1")
-        else:
-            limit = max_bytes
+        limit = receive_limit(max_bytes, DEFAULT_CHUNK)
         if self._receiving:
             raise trio.BusyResourceError("another task is receiving from this device")
         self._receiving = True
