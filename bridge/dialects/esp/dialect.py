@@ -37,7 +37,7 @@ from ...links.tcp import TcpLink, TcpServerLink, connect_tcp, listen_tcp
 from ...links.tls import connect_tls
 from ...links.udp import UdpLink, open_udp
 from ...net.clock import SntpSettings
-from ...net.errors import LinkError
+from ...net.errors import LinkError, ResolveError
 from ...net.services import NetworkServices, PingFailed
 from ...uart.line import LineSettings
 from ..api import PortServices
@@ -433,8 +433,7 @@ class EspDialect(DialectBase):
     async def start(self, request: Start) -> Outcome:
         """E16: CONNECT then OK; failures ERROR then CLOSED, both in the reply."""
         if self.station.joined is None:
-            return Outcome((b"no ip\r\n" if not self.profile.quoted_addresses else b"")
-                           + replies.ERROR)
+            return Outcome(self.profile.no_ip + replies.ERROR)
         if self.links.get(request.link_id) is not None:
             return Outcome(replies.ALREADY + replies.ERROR)
         notice_closed = self.notice(b"CLOSED", request.link_id)
@@ -444,8 +443,7 @@ class EspDialect(DialectBase):
         except (trio.TooSlowError, LinkError) as exc:
             self.port.log.warning("connect_failed", host=request.host, remote_port=request.port,
                                   kind=request.kind, why=str(exc) or "timeout")
-            dns_fail = (b"DNS Fail\r\n" if not self.profile.quoted_addresses
-                        and _is_name(request.host) and "resolv" in str(exc) else b"")
+            dns_fail = self.profile.dns_fail if isinstance(exc, ResolveError) else b""
             return Outcome(dns_fail + replies.ERROR + notice_closed)
         self.links.add(link, request.link_id)
         self.station.had_link = True
@@ -521,8 +519,7 @@ class EspDialect(DialectBase):
         """E19: CLOSED notices then OK; id 5 closes every link."""
         link = self.links.get(number)
         if link is None and number != ALL_LINKS:
-            unlink = b"UNLINK\r\n" if self.multiple and not self.profile.quoted_addresses else b""
-            return Outcome(unlink + replies.ERROR)
+            return Outcome((self.profile.unlink if self.multiple else b"") + replies.ERROR)
         closing = [link] if link is not None else list(self.links)
         for each in closing:
             if self.close_modes.get(each.con_id) and isinstance(each, TcpLink):
@@ -683,8 +680,7 @@ class EspDialect(DialectBase):
     async def set_server(self, request: Server) -> Outcome:
         if not request.enable:
             if self.server is None:
-                return Outcome((b"no change\r\n" if not self.profile.quoted_addresses else b"")
-                               + replies.OK)
+                return Outcome(self.profile.no_change + replies.OK)
             closed = self._stop_server(close_peers=request.close_all)
             return Outcome(b"".join(self.notice(b"CLOSED", peer.con_id) for peer in closed)
                            + replies.OK)
@@ -828,21 +824,19 @@ class EspDialect(DialectBase):
     async def domain(self, name: str, *network: Any) -> Outcome:
         address = await self.services.lookup(name)
         if address is None:
-            return Outcome((b"DNS Fail\r\n" if not self.profile.quoted_addresses else b"")
-                           + replies.ERROR)
+            return Outcome(self.profile.dns_fail + replies.ERROR)
         shown = b'"%s"' % address.encode() if self.profile.quoted_addresses \
             else address.encode()
         return Outcome(b"+CIPDOMAIN:%s\r\n" % shown + replies.OK)
 
     async def ping(self, host: str) -> Outcome:
-        two = self.profile.quoted_addresses
         try:
             milliseconds = await self.services.ping(host)
         except PingFailed:
             milliseconds = None
         if milliseconds is None:
-            return Outcome((b"+PING:TIMEOUT\r\n" if two else b"+timeout\r\n") + replies.ERROR)
-        return Outcome((b"+PING:%d\r\n" if two else b"+%d\r\n") % milliseconds + replies.OK)
+            return Outcome(self.profile.ping_timeout + replies.ERROR)
+        return Outcome(self.profile.ping_time % milliseconds + replies.OK)
 
     async def set_dns(self, enable: int, *servers: str) -> Outcome:
         """E13: CIPDNS=1 with no server: the system resolver."""
@@ -942,10 +936,6 @@ class EspDialect(DialectBase):
 
 
 # -- helpers ------------------------------------------------------------------------------------
-
-
-def _is_name(host: str) -> bool:
-    return not host.replace(".", "").isdigit() and ":" not in host
 
 
 def _fields_after_id(request: Start) -> tuple[Any, ...]:
