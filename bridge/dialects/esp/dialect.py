@@ -670,7 +670,7 @@ class EspDialect(DialectBase):
         link = self.links.get(0)
         if not self.passthrough_mode or self.multiple or link is None:
             raise bad("passthrough needs CIPMODE=1, CIPMUX=0 and a link")
-        return self.transparent.enter(link, self.profile.prompt)
+        return self.transparent.enter(link, replies.PASSTHROUGH_PROMPT)
 
     def on_escape(self) -> Outcome:
         return self.transparent.leave(b"")  # E23: `+++` prints nothing

@@ -11,6 +11,7 @@ ERROR = b"\r\nERROR\r\n"
 FAIL = b"\r\nFAIL\r\n"
 BUSY = b"\r\nbusy p...\r\n"  # E5
 READY = b"\r\nready\r\n"  # E7
+PASSTHROUGH_PROMPT = b"\r\nOK\r\n\r\n>"  # E23, both profiles
 SEND_OK = b"\r\nSEND OK\r\n"  # E21
 SEND_FAIL = b"\r\nSEND FAIL\r\n"
 CONNECTED = b"WIFI CONNECTED\r\n"  # E9
@@ -31,7 +32,7 @@ class Profile:
     version: str  # E2: "2.4.0.0"
     bin_version: str  # E2: "2.4.0"
     echo_end: bytes  # E4
-    prompt: bytes  # E21, E23
+    prompt: bytes  # E21 (AT+CIPSEND=<len>)
     max_send: int  # E21
     join_failure: bytes  # E9: after +CWJAP:<n>
     quoted_addresses: bool  # E24 (CIPDINFO), E28 (CIPDOMAIN)
