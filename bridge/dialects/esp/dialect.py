@@ -991,7 +991,6 @@ def saves(called_as: str) -> bool:
     return not called_as.endswith("_CUR")
 
 
-
 # -- arguments -------------------------------------------------------------------------------
 
 
@@ -1200,7 +1199,6 @@ SETTINGS = [
             default=(0, "", "", 0)),
     Setting("CIPSSLCCN", esp(number(0, 4), text()), default=(0, "")),
 ]
-
 
 
 def under_name(command: Row, suffix: str) -> Row:
