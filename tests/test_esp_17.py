@@ -126,8 +126,9 @@ async def test_busy_lines_are_not_echoed(start_port: StartPort) -> None:
 # -- _CUR / _DEF names (E8-E13, E29, E31) ----------------------------------------------------------
 
 async def test_suffixed_names_answer_with_their_own_name(start_port: StartPort) -> None:
-    """E8, E12, E13, E31: CWMODE, CIPSTA, CIPSTAMAC, CWDHCP, CIPDNS and
-    SYSMSG also answer as `<NAME>_CUR` and `<NAME>_DEF`, each query with its
+    """E8, E12, E13, E31: CWMODE, CIPSTA, CIPSTAMAC, CWDHCP, CIPDNS, SYSMSG
+    and CWCOUNTRY (which Mbed's driver sets as _DEF and _CUR at start) also
+    answer as `<NAME>_CUR` and `<NAME>_DEF`, each query with its
     own name; 1.7's CIPDNS queries list a server a line, unquoted (none for
     the machine's resolver)."""
     device = await open_17(start_port, joined=True)
@@ -153,7 +154,9 @@ async def test_suffixed_names_answer_with_their_own_name(start_port: StartPort) 
                              b"+%s:127.0.0.53\r\n+%s:9.9.9.9\r\n" % (name, name) + OK)
         await device.command(b"AT+%s=0" % name, OK)
         await device.command(b"AT+%s?" % name, OK)
-    for name, value in ((b"SYSMSG", b"1"), (b"SYSMSG_CUR", b"3"), (b"SYSMSG_DEF", b"0")):
+    for name, value in ((b"SYSMSG", b"1"), (b"SYSMSG_CUR", b"3"), (b"SYSMSG_DEF", b"0"),
+                        (b"CWCOUNTRY", b'1,"US",1,11'), (b"CWCOUNTRY_CUR", b'0,"CN",1,13'),
+                        (b"CWCOUNTRY_DEF", b'1,"JP",1,14')):
         await device.command(b"AT+%s=%s" % (name, value), OK)
         await device.command(b"AT+%s?" % name, b"+%s:%s\r\n" % (name, value) + OK)
     for bad in (b"AT+CWMODE_CUR=4", b"AT+CWDHCP_DEF=1", b"AT+SYSMSG_CUR=8", b"AT+CIPSTA_CUR=1",
@@ -168,25 +171,25 @@ async def test_cur_is_not_saved_def_is(start_port: StartPort) -> None:
     AT+UART= is AT+UART_DEF=; AT+RESTORE forgets it all."""
     device = await open_17(start_port)
     for line in (b"AT+CWMODE_CUR=3", b"AT+CWDHCP_CUR=0,1", b'AT+CIPDNS_CUR=1,"127.0.0.53"',
-                 b"AT+SYSMSG_CUR=1", b"AT+UART_CUR=9600,8,1,0,0"):
+                 b"AT+SYSMSG_CUR=1", b"AT+UART_CUR=9600,8,1,0,0", b'AT+CWCOUNTRY_CUR=1,"US",1,11'):
         await device.command(line, OK)
     await device.command(b'AT+CWJAP_CUR="lab","secret"', JOINED + OK)
     await reset(device)  # nothing after `ready`: the join was not saved
     await device.expect_silence(0.2)
     for query, answer in ((b"CWMODE", b"1"), (b"CWDHCP", b"3"), (b"SYSMSG", b"0"),
-                          (b"UART_CUR", b"115200,8,1,0,0")):
+                          (b"UART_CUR", b"115200,8,1,0,0"), (b"CWCOUNTRY", b'0,"CN",1,13')):
         await device.command(b"AT+%s?" % query, b"+%s:%s\r\n" % (query, answer) + OK)
     await device.command(b"AT+CIPDNS_CUR?", OK)
     await device.command(b"AT+CWJAP?", b"No AP\r\n" + OK)
 
     for line in (b"AT+CWMODE_DEF=3", b"AT+CWDHCP_DEF=0,1", b'AT+CIPDNS_DEF=1,"127.0.0.53"',
-                 b"AT+SYSMSG_DEF=1", b"AT+UART=9600,8,1,0,0"):
+                 b"AT+SYSMSG_DEF=1", b"AT+UART=9600,8,1,0,0", b'AT+CWCOUNTRY_DEF=1,"JP",1,14'):
         await device.command(line, OK)
     await device.command(b'AT+CWJAP_DEF="lab","secret"', JOINED + OK)
     await reset(device, after_ready=JOINED)
     for query, answer in ((b"CWMODE", b"3"), (b"CWDHCP", b"2"), (b"SYSMSG", b"1"),
                           (b"UART_CUR", b"9600,8,1,0,0"), (b"UART_DEF", b"9600,8,1,0,0"),
-                          (b"CIPDNS_CUR", b"127.0.0.53")):
+                          (b"CIPDNS_CUR", b"127.0.0.53"), (b"CWCOUNTRY_CUR", b'1,"JP",1,14')):
         await device.command(b"AT+%s?" % query, b"+%s:%s\r\n" % (query, answer) + OK)
 
     await device.command(b"AT+CWMODE=1", OK)

@@ -74,6 +74,7 @@ KEEPALIVE_INTERVAL, KEEPALIVE_COUNT = 1, 3  # E16, as CIP's
 BUILD_DATE = "Nov 30 2026 00:00:00"
 SERVER_PORT = 333  # E27
 DHCP_BOTH = 3  # E13: AT+CWDHCP's state at boot: station and SoftAP DHCP on
+COUNTRY = (0, "CN", 1, 13)  # E13: AT+CWCOUNTRY's policy, code, first channel, channels
 SOFTAP_ADDRESSES = ("192.168.4.1", "192.168.4.1", "255.255.255.0")  # E8: ip, gateway, netmask
 MAX_DATAGRAM = 65535
 STATUS_KINDS = {Proto.TCP: "TCP", Proto.UDP: "UDP", Proto.SSL: "SSL"}
@@ -428,6 +429,19 @@ class EspDialect(DialectBase):
 
     async def query_sysmsg(self, *, called_as: str = "SYSMSG") -> Outcome:
         return Outcome(replies.value(called_as, str(self.settings.get("SYSMSG", (0,))[0]))
+                       + replies.OK)
+
+    async def set_country(self, *values: Any, called_as: str = "CWCOUNTRY") -> Outcome:
+        """E13: stored and shown; 1.7's AT+CWCOUNTRY_DEF saves it too (Mbed's
+        driver sets _DEF and _CUR at start)."""
+        self.settings["CWCOUNTRY"] = values
+        if called_as.endswith("_DEF"):
+            await self._persist_setting("CWCOUNTRY")
+        return Outcome(replies.OK)
+
+    async def query_country(self, *, called_as: str = "CWCOUNTRY") -> Outcome:
+        policy, code, first, count = self.settings.get("CWCOUNTRY", COUNTRY)
+        return Outcome(replies.value(called_as, f'{policy},"{code}",{first},{count}')
                        + replies.OK)
 
     # -- links (E15-E20) ---------------------------------------------------------------
@@ -1166,6 +1180,9 @@ ROWS = [
         number(-1, 3600), number(0, 1), number(0, 60000), optional=(number(0, 7200, 0),)))),
         query=Action(D.query_tcp_options)),
     row("SYSMSG", set=Action(D.set_sysmsg, esp(number(0, 7))), query=Action(D.query_sysmsg)),
+    row("CWCOUNTRY", set=Action(D.set_country, esp(number(0, 1), text(), number(1, 14),
+                                                   number(1, 14))),
+        query=Action(D.query_country)),
 ]
 
 #: 2.4 only (1.7 answers them ERROR)
@@ -1179,8 +1196,6 @@ ROWS_2_4 = [
 #: E13, E31 and SoftAP (E8): stored, answered OK, shown in their queries
 SETTINGS = [
     Setting("CWHOSTNAME", esp(any_text()), default=("espressif",), render=render_text),
-    Setting("CWCOUNTRY", esp(number(0, 1), text(), number(1, 14), number(1, 14)),
-            default=(0, "CN", 1, 13)),
     Setting("CWAUTOCONN", esp(number(0, 1)), default=(1,), persisted=True),
     Setting("CWLAPOPT", esp(number(0, 1), number(0, 2047), optional=(
         number(-100, 40, -100), number(0, 0xFFFF, 0xFFFF))), default=(0, 2047, -100, 0xFFFF)),
@@ -1209,7 +1224,7 @@ def under_name(command: Row, suffix: str) -> Row:
 
 #: 1.7 names each of these also `<NAME>_CUR` (not saved) and `<NAME>_DEF` (saved)
 #: (E8-E13, E31); AT+UART= is AT+UART_DEF= (E29)
-SUFFIXED = ("CWMODE", "CWJAP", "CIPSTA", "CIPSTAMAC", "CWDHCP", "CIPDNS", "SYSMSG")
+SUFFIXED = ("CWMODE", "CWJAP", "CIPSTA", "CIPSTAMAC", "CWDHCP", "CIPDNS", "SYSMSG", "CWCOUNTRY")
 ROWS_1_7 = [
     row("UART", set=Action(D.set_uart_default, uart_signature())),
     *(under_name(command, suffix) for command in ROWS if command.name in SUFFIXED
