@@ -77,12 +77,14 @@ def ping_peers() -> Iterator[None]:
 # -- E2, E4, E5: the version, echo, busy ----------------------------------------------------------
 
 async def test_version(start_port: StartPort) -> None:
-    """E2: `AT version:1.7.4.0(` and `Bin version:1.7.4(at-bridge)`."""
+    """E2: `AT version:1.7.4.0(`, `SDK version:3.0.4(at-bridge <version>)` (the
+    NonOS SDK of AT 1.7.4: Mbed's driver needs its first number at 2 or
+    more) and `Bin version:1.7.4(at-bridge)`."""
     device = await open_17(start_port)
     await device.send(b"AT+GMR\r\n")
     match = await device.read_until(
         rb"AT version:1\.7\.4\.0\(at-bridge ([^ ]+) - esp-at 1\.7\)\r\n"
-        rb"SDK version:at-bridge ([^\r]+)\r\ncompile time:[^\r]+\r\n"
+        rb"SDK version:3\.0\.4\(at-bridge ([^\r]+)\)\r\ncompile time:[^\r]+\r\n"
         rb"Bin version:1\.7\.4\(at-bridge\)\r\n\r\nOK\r\n")
     assert match[1] == match[2] == __version__.encode()
     await device.expect_silence(0.1)
@@ -249,18 +251,20 @@ async def test_joined_network_has_four_fields(start_port: StartPort) -> None:
     await device.command(b"AT+CWJAP_DEF?", b"+CWJAP_CUR:" + fields + OK)
 
 
-async def test_scan_has_seven_fields(start_port: StartPort) -> None:
-    """E14: ecn, SSID, RSSI, MAC, channel, freq offset, freqcal; CWLAPOPT's
-    mask picks among them."""
+async def test_scan_has_eleven_fields(start_port: StartPort) -> None:
+    """E14: ecn, SSID, RSSI, MAC, channel, freq offset, freqcal, pairwise
+    and group cipher, bgn, wps, as NonOS AT prints them since 1.6 (Mbed's
+    driver scans all eleven); CWLAPOPT's mask picks among them."""
     device = await open_17(start_port, wifi_networks=[HOME, OFFICE])
-    await device.command(b"AT+CWLAP", b'+CWLAP:(0,"office",-40,"12:34:56:78:9a:bc",11,-1,-1)\r\n'
-                         b'+CWLAP:(3,"home",-70,"02:00:00:00:00:01",6,-1,-1)\r\n' + OK)
+    await device.command(b"AT+CWLAP",
+                         b'+CWLAP:(0,"office",-40,"12:34:56:78:9a:bc",11,-1,-1,4,4,7,0)\r\n'
+                         b'+CWLAP:(3,"home",-70,"02:00:00:00:00:01",6,-1,-1,4,4,7,0)\r\n' + OK)
     await device.command(b"AT+CWLAPOPT=1,31", OK)
     await device.command(b"AT+CWLAP", b'+CWLAP:(0,"office",-40,"12:34:56:78:9a:bc",11)\r\n'
                          b'+CWLAP:(3,"home",-70,"02:00:00:00:00:01",6)\r\n' + OK)
     await device.command(b"AT+CWLAPOPT=1,2047", OK)
     await device.command(b'AT+CWLAP="home"',
-                         b'+CWLAP:(3,"home",-70,"02:00:00:00:00:01",6,-1,-1)\r\n' + OK)
+                         b'+CWLAP:(3,"home",-70,"02:00:00:00:00:01",6,-1,-1,4,4,7,0)\r\n' + OK)
 
 
 # -- E16-E19: links --------------------------------------------------------------------------------
