@@ -557,9 +557,11 @@ async def test_zephyr_tcp_and_udp_sockets(start_port: StartPort, zephyr: Zephyr,
     sends go out in at most 2048 bytes (ESP_MTU) as `AT+CIPSEND=0,<n>`, the
     bytes after `>`, then `SEND OK`; what the peer sends is read one
     `AT+CIPRECVDATA=0,2048` per `+IPD,0,<n>` notice, so every read that
-    leaves data must be followed by a new notice. In 2.x a bound UDP socket
-    is `AT+CIPSTART=1,"UDP","0.0.0.0",65535,<local port>,2,"<local ip>"`,
-    read like TCP and answered with `AT+CIPSEND=1,<n>,"<ip>",<port>`."""
+    leaves data must be followed by a new notice; closing the socket is
+    `AT+CIPCLOSE=0` (esp_put). In 2.x the next socket, a bound UDP one,
+    takes id 0 again: `AT+CIPSTART=0,"UDP","0.0.0.0",65535,<local port>,2,
+    "<local ip>"`, read like TCP and answered with
+    `AT+CIPSEND=0,<n>,"<ip>",<port>`."""
     device = await zephyr_init(start_port, zephyr, wifi_networks=[LAB])
     await zephyr_station_on(device, zephyr)
     await step(device, b'AT+CWJAP%s="lab","secret42"' % zephyr.suffix, JOINED + OK)
@@ -586,15 +588,15 @@ async def test_zephyr_tcp_and_udp_sockets(start_port: StartPort, zephyr: Zephyr,
         udp = await UdpPeer().bind()
         try:
             local = free_port(socket.SOCK_DGRAM)
-            await step(device, b'AT+CIPSTART=1,"UDP","0.0.0.0",65535,%d,2,"127.0.0.1"' % local,
-                       b"1,CONNECT\r\n" + OK)
+            await step(device, b'AT+CIPSTART=0,"UDP","0.0.0.0",65535,%d,2,"127.0.0.1"' % local,
+                       b"0,CONNECT\r\n" + OK)
             await udp.send_to(b"request", local)
-            assert await zephyr_read(device, zephyr, 1, udp.port) == b"request"
-            await step(device, b'AT+CIPSEND=1,6,"127.0.0.1",%d' % udp.port, prompt)
+            assert await zephyr_read(device, zephyr, 0, udp.port) == b"request"
+            await step(device, b'AT+CIPSEND=0,6,"127.0.0.1",%d' % udp.port, prompt)
             await device.send(b"answer")
             await device.expect(b"\r\nRecv 6 bytes\r\n\r\nSEND OK\r\n")
             assert await udp.receive() == (b"answer", local)
-            await step(device, b"AT+CIPCLOSE=1", b"1,CLOSED\r\n" + OK)
+            await step(device, b"AT+CIPCLOSE=0", b"0,CLOSED\r\n" + OK)
         finally:
             udp.close()
     await device.expect_silence(0.1)
