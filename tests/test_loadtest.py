@@ -85,6 +85,17 @@ async def test_tcp_run_every_byte_back(tmp_path: Path, dialect: str, send: str,
     assert "PASS: every byte came back" in stdout
 
 
+async def test_esp_at_17_run(tmp_path: Path) -> None:
+    """ESP-AT 1.7 (E4, E21): the `\\r\\r\\n` echo and the `> ` prompt, 2048-byte
+    messages (its largest send)."""
+    code, report, stdout = await loadtest(
+        tmp_path, "--echo", "--dialect", "esp-at", "--port-setting", 'esp_at_version="1.7"',
+        "--ports", "2", "--links", "2", "--duration", "1", "--size", "2048")
+    assert code == 0, stdout
+    assert_adds_up(report, ports=2, links=2)
+    assert report["latency"]["command"]["CIPSEND"]["count"] == report["messages"]["sent"]
+
+
 async def test_udp_run_counted_messages(tmp_path: Path) -> None:
     """UDP, a message count instead of a duration, two messages in flight."""
     code, report, stdout = await loadtest(
@@ -155,6 +166,21 @@ def esp_stream() -> tuple[bytes, list[tuple[str, object]]]:
     return stream, events
 
 
+def esp_17_stream() -> tuple[bytes, list[tuple[str, object]]]:
+    """ESP-AT 1.7 (E4, E21): ATE0 echoed `\\r\\r\\n`, the prompt `\\r\\nOK\\r\\n> `."""
+    payload = b"> \r\n+IPD,1,3:\r\nOK\r\n> "
+    stream = (b"\r\nready\r\n" b"ATE0\r\r\n\r\nOK\r\n" b"0,CONNECT\r\n\r\nOK\r\n"
+              b"\r\nOK\r\n> " + b"\r\n+IPD,0,%d:" % len(payload) + payload
+              + b"\r\nRecv 5 bytes\r\n\r\nSEND OK\r\n" b"\r\nOK\r\n> "
+              b"\r\nRecv 1 bytes\r\n\r\nSEND OK\r\n" b"3,CLOSED\r\n")
+    events = [("line", b"ready"), ("line", b"ATE0\r"), ("line", b"OK"),
+              ("line", b"0,CONNECT"), ("line", b"OK"), ("line", b"OK"), ("prompt", None),
+              ("data", (0, payload)), ("line", b"Recv 5 bytes"), ("line", b"SEND OK"),
+              ("line", b"OK"), ("prompt", None), ("line", b"Recv 1 bytes"),
+              ("line", b"SEND OK"), ("line", b"3,CLOSED")]
+    return stream, events
+
+
 def skt_stream() -> tuple[bytes, list[tuple[str, object]]]:
     payload = b"+SKTREAD:OK,2,1:\r\n\r\n+SKTSEND:OK\r\n"
     stream = (b"\r\n+SKTCLIENT:OK\r\n+SKTCLIENT:con_id=1\r\n"
@@ -181,16 +207,18 @@ def parse(dialect: str, stream: bytes, chunk: int) -> list[tuple[str, object]]:
         events.append(("prompt", None))
 
     wire: CipWire | SktWire = (SktWire(line, data) if dialect == "skt" else
-                               (EspWire if dialect == "esp-at" else CipWire)(line, prompt, data))
+                               (EspWire if dialect.startswith("esp-at") else CipWire)(
+                                   line, prompt, data))
     for start in range(0, len(stream), chunk):
         wire.feed(stream[start:start + chunk])
     assert not wire.buffer
     return events
 
 
-@pytest.mark.parametrize("dialect", ["cip", "skt", "esp-at"])
+@pytest.mark.parametrize("dialect", ["cip", "skt", "esp-at", "esp-at 1.7"])
 def test_wire_any_split(dialect: str) -> None:
-    stream, expected = {"cip": cip_stream, "skt": skt_stream, "esp-at": esp_stream}[dialect]()
+    stream, expected = {"cip": cip_stream, "skt": skt_stream, "esp-at": esp_stream,
+                        "esp-at 1.7": esp_17_stream}[dialect]()
     for chunk in (1, 2, 3, 5, 7, 64, len(stream)):
         assert parse(dialect, stream, chunk) == expected, chunk
 
@@ -240,6 +268,11 @@ def test_datagram_check_lost_datagram() -> None:
     ({"dialect": "skt", "links": 10}, "--links: 1..9"),
     ({"dialect": "cip", "size": 2049}, "--size: 1..2048"),
     ({"dialect": "skt", "size": 5000}, "--size: 1..4096"),
+    ({"dialect": "esp-at", "size": 8193}, "--size: 1..8192"),
+    ({"dialect": "esp-at", "size": 2049, "port_settings": (("esp_at_version", '"1.7"'),)},
+     "--size: 1..2048"),
+    ({"dialect": "esp-at", "port_settings": (("esp_at_version", '"1.5"'),)},
+     'esp_at_version: "2.4" or "1.7"'),
 ])
 def test_limits(settings: dict[str, Any], message: str) -> None:
     with pytest.raises(OptionsError, match=message):

@@ -59,7 +59,8 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     traffic = parser.add_argument_group("traffic")
     traffic.add_argument("--size", type=int, default=64, metavar="BYTES",
                          help="bytes per message (default 64; cip up to 2048, skt up to "
-                              "payload_limit, 4096 by default)")
+                              "payload_limit, 4096 by default; esp-at up to 8192, 2048 "
+                              "with --port-setting esp_at_version='\"1.7\"')")
     traffic.add_argument("--rate", type=float, metavar="MSG/S",
                          help="messages per second per link (default: as fast as possible)")
     traffic.add_argument("--window", type=int, metavar="N",

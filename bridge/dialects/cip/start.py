@@ -16,7 +16,7 @@ import trio
 from ...at.commands import Outcome
 from ...links.inbound import Address
 from ...links.link import Link, Proto, Role, ServerLink
-from ...links.tcp import TcpLink, TcpServerLink, connect_tcp, listen_tcp
+from ...links.tcp import TcpLink, connect_tcp, listen_tcp
 from ...links.tls import connect_tls
 from ...links.udp import open_udp
 from ...net.errors import BindError, LinkError
@@ -120,33 +120,18 @@ class LinkOpener:
         server = await self._listen(
             request, lambda host: listen_tcp(host, request.local_port, proto=proto))
 
-        async def accept(stream: trio.SocketStream) -> None:
-            if self.admission.choose(self.links, server) is None:
-                return self._refuse(server, stream)
-            if context is None:
-                await self._admit(server, TcpLink(stream, stream, role=Role.SEED,
-                                                  inbound_capacity=self.port.settings.link_buffer))
-            else:
-                assert server.pending is not None
-                server.pending.start_soon(self._tls_peer, server, stream, context)
+        def free() -> bool:
+            return self.admission.choose(self.links, server) is not None
 
-        server.on_accept = accept
+        async def admit(peer: TcpLink) -> None:
+            if not free():  # another peer's handshake finished first
+                peer.close()
+                return
+            await self._admit(server, peer)
+
+        server.on_accept = self.tls.acceptor(server, context, admit, wanted=free)
         self.links.add(server, request.link_id)
         return Outcome(replies.OK)
-
-    def _refuse(self, server: TcpServerLink, stream: trio.SocketStream) -> None:
-        self.port.log.info("peer_refused", con_id=server.con_id, reason="link busy")
-        stream.socket.close()
-
-    async def _tls_peer(self, server: TcpServerLink, stream: trio.SocketStream,
-                        context: object) -> None:
-        peer = await self.tls.accept_peer(server, stream, context)  # type: ignore[arg-type]
-        if peer is None:
-            return
-        if self.admission.choose(self.links, server) is None:
-            peer.close()
-            return
-        await self._admit(server, peer)
 
     async def _open_dtls_server(self, request: Start, context: SSL.Context) -> Outcome:
         """The link admits a peer once its handshake completes and turns the

@@ -13,6 +13,7 @@ import socket
 import struct
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -27,6 +28,7 @@ from ...at.commands import (
     Form,
     Outcome,
     Refused,
+    Row,
     Setting,
     row,
 )
@@ -37,7 +39,7 @@ from ...links.tcp import TcpLink, TcpServerLink, connect_tcp, listen_tcp
 from ...links.tls import connect_tls
 from ...links.udp import UdpLink, open_udp
 from ...net.clock import SntpSettings
-from ...net.errors import LinkError
+from ...net.errors import LinkError, ResolveError
 from ...net.services import NetworkServices, PingFailed
 from ...uart.line import LineSettings
 from ..api import PortServices
@@ -280,17 +282,19 @@ class EspDialect(DialectBase):
 
     # -- the virtual station (E8-E14) ---------------------------------------------------
 
-    async def set_mode(self, mode: int, autoconnect: int | None = None) -> Outcome:
+    async def set_mode(self, mode: int, autoconnect: int | None = None, *,
+                       called_as: str = "CWMODE") -> Outcome:
         """E8: modes 0 and 2 drop the station."""
         reply = b""
         if mode in (0, 2) and self.station.joined is not None:
             reply = self._disconnect_station()
         self.station.mode = mode
-        await self._persist(cwmode=mode)
+        if saves(called_as):
+            await self._persist(cwmode=mode)
         return Outcome(reply + replies.OK, commit=self._close_for_station)
 
-    async def query_mode(self) -> Outcome:
-        return Outcome(replies.value("CWMODE", str(self.station.mode)) + replies.OK)
+    async def query_mode(self, *, called_as: str = "CWMODE") -> Outcome:
+        return Outcome(replies.value(called_as, str(self.station.mode)) + replies.OK)
 
     def _disconnect_station(self) -> bytes:
         """CLOSED notices for every link, then WIFI DISCONNECT (E9, E10);
@@ -305,7 +309,8 @@ class EspDialect(DialectBase):
             self.links.close(link)
         self._closing = []
 
-    async def join(self, ssid: str, password: str, *rest: Any) -> Outcome:
+    async def join(self, ssid: str, password: str, *rest: Any,
+                   called_as: str = "CWJAP") -> Outcome:
         """E9: join any SSID (or a configured one), WIFI CONNECTED, WIFI GOT IP, OK."""
         if not self.station.enabled:
             raise bad("AT+CWJAP needs station mode (AT+CWMODE=1 or 3)")
@@ -318,20 +323,21 @@ class EspDialect(DialectBase):
             return Outcome(reply + b"+CWJAP:%d\r\n" % failure.value + self.profile.join_failure,
                            commit=self._close_for_station)
         self.port.log.info("joined", ssid=ssid)
-        await self._persist(network=[ssid, password])
+        if saves(called_as):
+            await self._persist(network=[ssid, password])
         return Outcome(reply + replies.CONNECTED + replies.GOT_IP + replies.OK,
                        commit=self._close_for_station)
 
-    async def query_join(self) -> Outcome:
-        """E10."""
+    async def query_join(self, *, called_as: str = "CWJAP") -> Outcome:
+        """E10: 1.7 answers `+CWJAP_CUR:` to both AT+CWJAP_CUR? and AT+CWJAP_DEF?."""
         network = self.station.joined
         if network is None:
             return Outcome(replies.NO_AP + replies.OK)
         fields = [replies.quoted(network.ssid), b'"%s"' % (network.bssid or "").encode(),
                   b"%d" % network.channel, b"%d" % network.rssi]
         fields += [b"0"] * (self.profile.cwjap_fields - 4)
-        name = "CWJAP"
-        return Outcome(b"+%s:%s\r\n" % (name.encode(), b",".join(fields)) + replies.OK)
+        name = b"CWJAP" if called_as == "CWJAP" else b"CWJAP_CUR"
+        return Outcome(b"+%s:%s\r\n" % (name, b",".join(fields)) + replies.OK)
 
     async def query_state(self) -> Outcome:
         """E10: 0 never joined, 2 got an address, 4 disconnected."""
@@ -375,15 +381,15 @@ class EspDialect(DialectBase):
         return Outcome(b'+CIFSR:STAIP,"%s"\r\n+CIFSR:STAMAC,"%s"\r\n' % (
             station.address.encode(), station.mac.encode()) + replies.OK)
 
-    async def query_station(self) -> Outcome:
+    async def query_station(self, *, called_as: str = "CIPSTA") -> Outcome:
         """E12: AT+CIPSTA? (1.7 also AT+CIPSTA_CUR?: +CIPSTA_CUR:)."""
         station = self.station.addresses()
-        return Outcome(replies.addresses(b"CIPSTA", station.address, station.gateway,
+        return Outcome(replies.addresses(called_as.encode(), station.address, station.gateway,
                                          station.netmask) + replies.OK)
 
-    async def query_mac(self) -> Outcome:
-        name = b"CIPSTAMAC"
-        return Outcome(b'+%s:"%s"\r\n' % (name, self.station.mac().encode()) + replies.OK)
+    async def query_mac(self, *, called_as: str = "CIPSTAMAC") -> Outcome:
+        return Outcome(b'+%s:"%s"\r\n' % (called_as.encode(), self.station.mac().encode())
+                       + replies.OK)
 
     async def set_softap_addresses(self, *addresses: str) -> Outcome:
         """E8: stored and shown, nothing more."""
@@ -396,22 +402,34 @@ class EspDialect(DialectBase):
         return Outcome(replies.addresses(b"CIPAP", *self.settings.get("CIPAP", SOFTAP_ADDRESSES))
                        + replies.OK)
 
-    async def set_dhcp(self, operate: int, mode: int) -> Outcome:
+    async def set_dhcp(self, operate: int, mode: int, *, called_as: str = "CWDHCP") -> Outcome:
         """E13: <operate> turns the <mode> bits (0 station, 1 SoftAP) on or off."""
         state = self._dhcp_state()
         self.settings["CWDHCP"] = ((state | mode) if operate else (state & ~mode),)
-        await self._persist_setting("CWDHCP")
+        if saves(called_as):
+            await self._persist_setting("CWDHCP")
         return Outcome(replies.OK)
 
-    async def query_dhcp(self) -> Outcome:
-        return Outcome(replies.value("CWDHCP", str(self._dhcp_state())) + replies.OK)
+    async def query_dhcp(self, *, called_as: str = "CWDHCP") -> Outcome:
+        return Outcome(replies.value(called_as, str(self._dhcp_state())) + replies.OK)
 
     def _dhcp_state(self) -> int:
         return int(self.settings.get("CWDHCP", (DHCP_BOTH,))[0])
 
-    async def store_only(self, *values: Any) -> Outcome:
+    async def store_only(self, *values: Any, called_as: str = "") -> Outcome:
         """E13: a setter that must not change the board's networking."""
         return Outcome(replies.OK)
+
+    async def set_sysmsg(self, value: int, *, called_as: str = "SYSMSG") -> Outcome:
+        """E31: stored and shown; 1.7's AT+SYSMSG_DEF saves it too."""
+        self.settings["SYSMSG"] = (value,)
+        if called_as.endswith("_DEF"):
+            await self._persist_setting("SYSMSG")
+        return Outcome(replies.OK)
+
+    async def query_sysmsg(self, *, called_as: str = "SYSMSG") -> Outcome:
+        return Outcome(replies.value(called_as, str(self.settings.get("SYSMSG", (0,))[0]))
+                       + replies.OK)
 
     # -- links (E15-E20) ---------------------------------------------------------------
 
@@ -433,8 +451,7 @@ class EspDialect(DialectBase):
     async def start(self, request: Start) -> Outcome:
         """E16: CONNECT then OK; failures ERROR then CLOSED, both in the reply."""
         if self.station.joined is None:
-            return Outcome((b"no ip\r\n" if not self.profile.quoted_addresses else b"")
-                           + replies.ERROR)
+            return Outcome(self.profile.no_ip + replies.ERROR)
         if self.links.get(request.link_id) is not None:
             return Outcome(replies.ALREADY + replies.ERROR)
         notice_closed = self.notice(b"CLOSED", request.link_id)
@@ -444,8 +461,7 @@ class EspDialect(DialectBase):
         except (trio.TooSlowError, LinkError) as exc:
             self.port.log.warning("connect_failed", host=request.host, remote_port=request.port,
                                   kind=request.kind, why=str(exc) or "timeout")
-            dns_fail = (b"DNS Fail\r\n" if not self.profile.quoted_addresses
-                        and _is_name(request.host) and "resolv" in str(exc) else b"")
+            dns_fail = self.profile.dns_fail if isinstance(exc, ResolveError) else b""
             return Outcome(dns_fail + replies.ERROR + notice_closed)
         self.links.add(link, request.link_id)
         self.station.had_link = True
@@ -521,8 +537,7 @@ class EspDialect(DialectBase):
         """E19: CLOSED notices then OK; id 5 closes every link."""
         link = self.links.get(number)
         if link is None and number != ALL_LINKS:
-            unlink = b"UNLINK\r\n" if self.multiple and not self.profile.quoted_addresses else b""
-            return Outcome(unlink + replies.ERROR)
+            return Outcome((self.profile.unlink if self.multiple else b"") + replies.ERROR)
         closing = [link] if link is not None else list(self.links)
         for each in closing:
             if self.close_modes.get(each.con_id) and isinstance(each, TcpLink):
@@ -673,7 +688,7 @@ class EspDialect(DialectBase):
         link = self.links.get(0)
         if not self.passthrough_mode or self.multiple or link is None:
             raise bad("passthrough needs CIPMODE=1, CIPMUX=0 and a link")
-        return self.transparent.enter(link, self.profile.prompt)
+        return self.transparent.enter(link, replies.PASSTHROUGH_PROMPT)
 
     def on_escape(self) -> Outcome:
         return self.transparent.leave(b"")  # E23: `+++` prints nothing
@@ -683,8 +698,7 @@ class EspDialect(DialectBase):
     async def set_server(self, request: Server) -> Outcome:
         if not request.enable:
             if self.server is None:
-                return Outcome((b"no change\r\n" if not self.profile.quoted_addresses else b"")
-                               + replies.OK)
+                return Outcome(self.profile.no_change + replies.OK)
             closed = self._stop_server(close_peers=request.close_all)
             return Outcome(b"".join(self.notice(b"CLOSED", peer.con_id) for peer in closed)
                            + replies.OK)
@@ -828,35 +842,40 @@ class EspDialect(DialectBase):
     async def domain(self, name: str, *network: Any) -> Outcome:
         address = await self.services.lookup(name)
         if address is None:
-            return Outcome((b"DNS Fail\r\n" if not self.profile.quoted_addresses else b"")
-                           + replies.ERROR)
+            return Outcome(self.profile.dns_fail + replies.ERROR)
         shown = b'"%s"' % address.encode() if self.profile.quoted_addresses \
             else address.encode()
         return Outcome(b"+CIPDOMAIN:%s\r\n" % shown + replies.OK)
 
     async def ping(self, host: str) -> Outcome:
-        two = self.profile.quoted_addresses
         try:
             milliseconds = await self.services.ping(host)
         except PingFailed:
             milliseconds = None
         if milliseconds is None:
-            return Outcome((b"+PING:TIMEOUT\r\n" if two else b"+timeout\r\n") + replies.ERROR)
-        return Outcome((b"+PING:%d\r\n" if two else b"+%d\r\n") % milliseconds + replies.OK)
+            return Outcome(self.profile.ping_timeout + replies.ERROR)
+        return Outcome(self.profile.ping_time % milliseconds + replies.OK)
 
-    async def set_dns(self, enable: int, *servers: str) -> Outcome:
+    async def set_dns(self, enable: int, *servers: str, called_as: str = "CIPDNS") -> Outcome:
         """E13: CIPDNS=1 with no server: the system resolver."""
         if any(servers) and not enable:  # omitted servers are ""
             raise bad("servers are for CIPDNS=1")
         self.services.resolver.servers = tuple(s for s in servers if s) if enable else ()
         self._dns_enabled = bool(enable)
-        await self._persist(dns=list(self.services.resolver.servers) if enable else None)
+        if saves(called_as):
+            await self._persist(dns=list(self.services.resolver.servers) if enable else None)
         return Outcome(replies.OK)
 
-    async def query_dns(self) -> Outcome:
-        servers = b"".join(b',"%s"' % server.encode() for server in self.services.resolver.servers)
-        enabled = self._dns_enabled or bool(self.services.resolver.servers)
-        return Outcome(b"+CIPDNS:%d%s\r\n" % (enabled, servers) + replies.OK)
+    async def query_dns(self, *, called_as: str = "CIPDNS") -> Outcome:
+        """E13: `+CIPDNS:<enable>[,"<server>"...]` (1.7: `+CIPDNS_CUR:<server>` a line
+        each, none for the system resolver)."""
+        servers = self.services.resolver.servers
+        if self.profile.dns_servers_a_line:
+            return Outcome(b"".join(replies.value(called_as, server) for server in servers)
+                           + replies.OK)
+        listed = b"".join(b',"%s"' % server.encode() for server in servers)
+        enabled = self._dns_enabled or bool(servers)
+        return Outcome(b"+%s:%d%s\r\n" % (called_as.encode(), enabled, listed) + replies.OK)
 
     async def set_sntp(self, enable: int, timezone: int, *servers: str) -> Outcome:
         names = tuple(server for server in servers if server)
@@ -944,10 +963,6 @@ class EspDialect(DialectBase):
 # -- helpers ------------------------------------------------------------------------------------
 
 
-def _is_name(host: str) -> bool:
-    return not host.replace(".", "").isdigit() and ":" not in host
-
-
 def _fields_after_id(request: Start) -> tuple[Any, ...]:
     return (request.kind, request.host, request.port, request.keepalive, request.local_port,
             request.udp_mode, request.local_ip)
@@ -969,6 +984,11 @@ def _abort_on_close(link: TcpLink) -> None:
 def _line_values(line: LineSettings) -> tuple[int, int, int, int, int]:
     return line.baudrate, line.bytesize, line.stopbits, line.parity, line.flow
 
+
+def saves(called_as: str) -> bool:
+    """1.7: a `_CUR` name changes only what is current; `_DEF` and the plain
+    name save it too (as AT+SYSSTORE=1 does, E30)."""
+    return not called_as.endswith("_CUR")
 
 
 # -- arguments -------------------------------------------------------------------------------
@@ -1146,6 +1166,7 @@ ROWS = [
     row("CIPTCPOPT", set=Action(D.set_tcp_options, with_link_id(esp(
         number(-1, 3600), number(0, 1), number(0, 60000), optional=(number(0, 7200, 0),)))),
         query=Action(D.query_tcp_options)),
+    row("SYSMSG", set=Action(D.set_sysmsg, esp(number(0, 7))), query=Action(D.query_sysmsg)),
 ]
 
 #: 2.4 only (1.7 answers them ERROR)
@@ -1173,15 +1194,31 @@ SETTINGS = [
                                                          any_text("TCP"), number(0, 7200, 0))),
             default=(0, "", 0, "TCP", 0), persisted=True),
     Setting("TRANSINTVL", esp(number(0, 1000)), default=(20,)),
-    Setting("SYSMSG", esp(number(0, 7)), default=(0,)),
     Setting("MDNS", esp(number(0, 1), optional=(any_text(""), any_text(""),
                                                 number(0, 65535, 0))),
             default=(0, "", "", 0)),
     Setting("CIPSSLCCN", esp(number(0, 4), text()), default=(0, "")),
 ]
 
+
+def under_name(command: Row, suffix: str) -> Row:
+    """``command`` under the name ``<NAME><suffix>``, each handler told that name."""
+    name = command.name + suffix
+    return Row(name, {form: replace(action, handler=partial(action.handler, called_as=name))
+                      for form, action in command.forms.items()})
+
+
+#: 1.7 names each of these also `<NAME>_CUR` (not saved) and `<NAME>_DEF` (saved)
+#: (E8-E13, E31); AT+UART= is AT+UART_DEF= (E29)
+SUFFIXED = ("CWMODE", "CWJAP", "CIPSTA", "CIPSTAMAC", "CWDHCP", "CIPDNS", "SYSMSG")
+ROWS_1_7 = [
+    row("UART", set=Action(D.set_uart_default, uart_signature())),
+    *(under_name(command, suffix) for command in ROWS if command.name in SUFFIXED
+      for suffix in ("_CUR", "_DEF")),
+]
+
 TABLES = {
     "2.4": CommandTable(ROWS + ROWS_2_4, SETTINGS, escapes=True),
-    "1.7": CommandTable(ROWS, SETTINGS, escapes=True),
+    "1.7": CommandTable(ROWS + ROWS_1_7, SETTINGS, escapes=True),
 }
 COMMANDS = TABLES["2.4"]

@@ -11,6 +11,7 @@ ERROR = b"\r\nERROR\r\n"
 FAIL = b"\r\nFAIL\r\n"
 BUSY = b"\r\nbusy p...\r\n"  # E5
 READY = b"\r\nready\r\n"  # E7
+PASSTHROUGH_PROMPT = b"\r\nOK\r\n\r\n>"  # E23, both profiles
 SEND_OK = b"\r\nSEND OK\r\n"  # E21
 SEND_FAIL = b"\r\nSEND FAIL\r\n"
 CONNECTED = b"WIFI CONNECTED\r\n"  # E9
@@ -31,32 +32,39 @@ class Profile:
     version: str  # E2: "2.4.0.0"
     bin_version: str  # E2: "2.4.0"
     echo_end: bytes  # E4
-    prompt: bytes  # E21, E23
+    prompt: bytes  # E21 (AT+CIPSEND=<len>)
     max_send: int  # E21
     join_failure: bytes  # E9: after +CWJAP:<n>
     quoted_addresses: bool  # E24 (CIPDINFO), E28 (CIPDOMAIN)
     station_status_5_when_unjoined: bool  # E18
     unused_link_length: int  # E25: CIPRECVLEN for an id with no link
     passive_udp: bool  # E25: passive mode covers UDP links too
-    names_suffixes: bool  # `_CUR` / `_DEF` command names (1.7)
-    has_state_queries: bool  # CWSTATE, CIPSTATE, SYSSTORE exist (2.4)
     ssl_size_answer: bytes  # E17: AT+CIPSSLSIZE=
     cwjap_fields: int  # E10: fields of +CWJAP? after ssid, bssid, channel, rssi
     cwlap_fields: int  # E14
+    no_ip: bytes  # E16: before ERROR when AT+CIPSTART finds the station not joined
+    dns_fail: bytes  # E16, E28: before ERROR when a name does not resolve
+    unlink: bytes  # E19: before ERROR for AT+CIPCLOSE=<id> of no link (CIPMUX=1)
+    no_change: bytes  # E27: before OK for AT+CIPSERVER=0 with no server
+    ping_time: bytes  # E28: the line of an answered AT+PING (%d: milliseconds)
+    ping_timeout: bytes  # E28: the line before ERROR of an unanswered one
+    dns_servers_a_line: bool  # AT+CIPDNS?: `+CIPDNS:<server>` each (1.7), not `<en>,"<s>"...`
 
 
 V2_4 = Profile(
     name="2.4", version="2.4.0.0", bin_version="2.4.0", echo_end=b"\r\n",
     prompt=b"\r\nOK\r\n\r\n>", max_send=8192, join_failure=ERROR, quoted_addresses=True,
     station_status_5_when_unjoined=False, unused_link_length=-1, passive_udp=True,
-    names_suffixes=False, has_state_queries=True, ssl_size_answer=ERROR, cwjap_fields=9,
-    cwlap_fields=11)
+    ssl_size_answer=ERROR, cwjap_fields=9, cwlap_fields=11, no_ip=b"", dns_fail=b"", unlink=b"",
+    no_change=b"", ping_time=b"+PING:%d\r\n", ping_timeout=b"+PING:TIMEOUT\r\n",
+    dns_servers_a_line=False)
 V1_7 = Profile(
     name="1.7", version="1.7.4.0", bin_version="1.7.4", echo_end=b"\r\r\n",
     prompt=b"\r\nOK\r\n> ", max_send=2048, join_failure=FAIL, quoted_addresses=False,
     station_status_5_when_unjoined=True, unused_link_length=0, passive_udp=False,
-    names_suffixes=True, has_state_queries=False, ssl_size_answer=OK, cwjap_fields=4,
-    cwlap_fields=7)
+    ssl_size_answer=OK, cwjap_fields=4, cwlap_fields=7, no_ip=b"no ip\r\n",
+    dns_fail=b"DNS Fail\r\n", unlink=b"UNLINK\r\n", no_change=b"no change\r\n",
+    ping_time=b"+%d\r\n", ping_timeout=b"+timeout\r\n", dns_servers_a_line=True)
 PROFILES = {"2.4": V2_4, "1.7": V1_7}
 
 
