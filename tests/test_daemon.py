@@ -260,20 +260,18 @@ async def test_metrics_count_sktread_and_carry_on_over_a_reused_id(
     async with running(tmp_path, "--config", str(config), "--trace") as bridge:
         assert await bridge.line() == str(link)
         device = Device(str(link))
-        first = await open_skt_client(device, tcp_server)
-        await first.send(b"hello, ")
-        await read_when_ready(device, 1, 100, b"+SKTREAD:OK,7,1:hello, \r\n")
-        await device.command(b"AT+SKTSEND=4,1:ping", b"\r\n+SKTSEND:OK\r\n")
-        await first.expect(b"ping")
-        _, before = await http_get(metrics_port, "/metrics")
+        peers, scrapes = [], []
+        for down, up in ((b"hello, ", b"ping"), (b"world", b"ok")):
+            peer = await open_skt_client(device, tcp_server, con_id=1)  # a new link on id 1
+            peers.append(peer)
+            await peer.send(down)
+            await read_when_ready(device, 1, 100, b"+SKTREAD:OK,%d,1:%s\r\n" % (len(down), down))
+            await device.command(b"AT+SKTSEND=%d,1:%s" % (len(up), up), b"\r\n+SKTSEND:OK\r\n")
+            await peer.expect(up)
+            scrapes.append((await http_get(metrics_port, "/metrics"))[1])
+            await device.command(b"AT+SKTDEL=1", b"\r\n+SKTDEL:OK\r\n")
+        before, after = scrapes
         assert link_id_bytes(before) == {("1", "in"): 7, ("1", "out"): 4}
-        await device.command(b"AT+SKTDEL=1", b"\r\n+SKTDEL:OK\r\n")
-        second = await open_skt_client(device, tcp_server, con_id=1)
-        await second.send(b"world")
-        await read_when_ready(device, 1, 100, b"+SKTREAD:OK,5,1:world\r\n")
-        await device.command(b"AT+SKTSEND=2,1:ok", b"\r\n+SKTSEND:OK\r\n")
-        await second.expect(b"ok")
-        _, after = await http_get(metrics_port, "/metrics")
         assert link_id_bytes(after) == {("1", "in"): 12, ("1", "out"): 6}
         for line in ('at_bridge_link_bytes_total{direction="in",port="m"} 12.0',
                      'at_bridge_link_bytes_total{direction="out",port="m"} 6.0',
@@ -284,7 +282,7 @@ async def test_metrics_count_sktread_and_carry_on_over_a_reused_id(
             ("link_rx", 1, "hello, "), ("link_tx", 1, "ping"),
             ("link_rx", 1, "world"), ("link_tx", 1, "ok")]
         await device.aclose()
-        for peer in (first, second):
+        for peer in peers:
             await peer.aclose()
 
 
