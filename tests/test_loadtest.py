@@ -23,6 +23,7 @@ from bridge.loadtest import cli as loadtest_cli
 from bridge.loadtest import plot
 from bridge.loadtest.check import DatagramCheck, StreamCheck
 from bridge.loadtest.options import Options, OptionsError
+from bridge.loadtest.progress import Progress
 from bridge.loadtest.run import run
 from bridge.loadtest.stats import Stats
 from bridge.testing.wire import CipWire, EspWire, SktWire
@@ -284,4 +285,28 @@ def test_plot_without_matplotlib(monkeypatch: pytest.MonkeyPatch,
     from bridge.cli import main
 
     assert main(["loadtest", "--echo", "--plot", "out.png"]) == loadtest_cli.EXIT_USAGE
-    assert "pip install 'at-bridge[plot]'" in capsys.readouterr().err
+    assert "pip install 'at-bridge[loadtest]'" in capsys.readouterr().err
+
+
+def test_progress_without_tqdm_says_what_to_install(monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """tqdm comes with the loadtest extra: without it the run goes on, bar-less,
+    after one line saying what to install."""
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # `from tqdm import ...` fails
+    progress = Progress(Stats(), seconds=2.0, messages=None, enabled=True)
+    progress.update(1.0)
+    progress.close()
+    assert capsys.readouterr().err == ("at-bridge loadtest: no progress bar: tqdm is not "
+                                       "installed (pip install 'at-bridge[loadtest]')\n")
+
+
+def test_progress_bar_shows_rates(capsys: pytest.CaptureFixture[str]) -> None:
+    stats = Stats()
+    stats.start_traffic(10.0)
+    progress = Progress(stats, seconds=2.0, messages=None, enabled=True)
+    progress.update(10.5)
+    stats.messages_echoed, stats.bytes_echoed = 100, 1048576
+    progress.update(11.0)
+    progress.close()
+    bar = capsys.readouterr().err
+    assert "1.0/2.0 s" in bar and "200 msg/s 2.00 MiB/s errors 0" in bar, bar

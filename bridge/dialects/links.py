@@ -167,11 +167,10 @@ class Links:
         """Count link traffic ("link_rx" / "link_tx"), traced when asked."""
         counters = self.port.counters
         if direction == "link_rx":
-            link.bytes_in += len(data)
-            counters.link_in += len(data)
+            counters.link_received(link.con_id, len(data))
         else:
             link.bytes_out += len(data)
-            counters.link_out += len(data)
+            counters.link_sent(link.con_id, len(data))
         if self.port.trace:
             self.port.log.debug(direction, con_id=link.con_id, **traced(data))
 

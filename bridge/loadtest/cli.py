@@ -9,6 +9,7 @@ import tomllib
 from collections.abc import Callable
 from typing import TypeVar
 
+from . import INSTALL_EXTRA
 from .options import MAX_LINKS, Options, OptionsError
 
 EXIT_FAILED = 1
@@ -72,7 +73,7 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     output.add_argument("--json", metavar="FILE", help="write the report as JSON")
     output.add_argument("--plot", metavar="FILE.png",
                         help="plot throughput and latency over time (needs matplotlib: "
-                             "pip install 'at-bridge[plot]')")
+                             f"{INSTALL_EXTRA})")
     output.add_argument("--quiet", action="store_true", help="no progress bar")
     output.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
                         help="longest wait for any reply (default 10)")

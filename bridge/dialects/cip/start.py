@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, TypeVar
 import trio
 
 from ...at.commands import Outcome
-from ...links.dtls import connect_dtls, listen_dtls
 from ...links.inbound import Address
 from ...links.link import Link, Proto, Role, ServerLink
 from ...links.tcp import TcpLink, connect_tcp, listen_tcp
@@ -84,6 +83,8 @@ class LinkOpener:
                                       local_port=request.local_port,
                                       peer=(request.host, request.port),
                                       inbound_capacity=capacity, resolver=resolver)
+            from ...links.dtls import connect_dtls  # pyOpenSSL: with the first DTLS link
+
             context = self.tls.client(request.host, psk=psk, datagram=True)
             return await connect_dtls(request.host, request.port, context, bind_host=bind_host,
                                       local_port=request.local_port,
@@ -136,6 +137,8 @@ class LinkOpener:
         """The link admits a peer once its handshake completes and turns the
         others away itself (ServerId's rule, kept before the handshake); the
         peer is announced as a TCP server's is."""
+        from ...links.dtls import listen_dtls  # pyOpenSSL: with the first DTLS link
+
         settings = self.port.settings
         server = await self._listen(request, lambda host: listen_dtls(
             host, request.local_port, context, handshake_timeout=settings.tls_handshake_timeout,
