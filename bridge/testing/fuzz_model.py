@@ -82,6 +82,7 @@ from bridge.at.events import (
 from bridge.at.framer import Framer, Mode
 from bridge.dialects import cip, esp, skt
 from bridge.dialects.cip.args import ALL_LINKS, UDP, Start, bad
+from bridge.dialects.esp.server import EspServer
 
 TICK = 1 / 1024
 CR, LF = 0x0D, 0x0A
@@ -374,7 +375,7 @@ class EspReactions(CipReactions):
                 self.links.clear()
             else:
                 self.links.pop(number, None)
-        elif handler is dialect.set_server:
+        elif handler is EspServer.set:
             (request,) = values
             if request.enable and self.multiple:
                 self.server = True

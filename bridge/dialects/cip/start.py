@@ -7,7 +7,6 @@ that hold one peer at a time.
 from __future__ import annotations
 
 import errno
-import socket
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
@@ -31,8 +30,6 @@ from .psk import PskTable
 
 if TYPE_CHECKING:
     from OpenSSL import SSL
-
-KEEPALIVE_INTERVAL, KEEPALIVE_COUNT = 1, 3  # C4
 
 Notice = Callable[[bytes, int], bytes]
 Server = TypeVar("Server", bound=ServerLink)
@@ -97,7 +94,7 @@ class LinkOpener:
             link = await connect_tcp(request.host, request.port, inbound_capacity=capacity,
                                      resolver=resolver)
         if request.keepalive:
-            set_keepalive(link.socket_stream.socket, request.keepalive)
+            link.keep_alive(request.keepalive)  # C4
         return link
 
     # -- server links (C6) ---------------------------------------------------------------
@@ -159,11 +156,3 @@ class LinkOpener:
             await self.port.output.send(self.notice(b"CONNECT", server.con_id))
         self.port.log.info("peer_connected", con_id=server.con_id, remote=peer.remote)
         self.links.start_peer(peer)
-
-
-def set_keepalive(sock: trio.socket.SocketType, seconds: int) -> None:
-    """C4: TCP_KEEPIDLE ``seconds``, then probes 1 s apart, 3 of them."""
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, seconds)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, KEEPALIVE_INTERVAL)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, KEEPALIVE_COUNT)

@@ -10,8 +10,6 @@ to lines that arrive while a command runs (E5).
 from __future__ import annotations
 
 import socket
-import struct
-import time
 from collections.abc import Sequence
 from dataclasses import replace
 from functools import partial
@@ -35,16 +33,15 @@ from ...at.commands import (
 from ...at.framer import Framer, Packing, plus_escape
 from ...links.inbound import Address
 from ...links.link import Link, Proto, Role
-from ...links.tcp import TcpLink, TcpServerLink, connect_tcp, listen_tcp
+from ...links.tcp import TcpLink, connect_tcp
 from ...links.tls import connect_tls
 from ...links.udp import UdpLink, open_udp
-from ...net.clock import SntpSettings
 from ...net.errors import LinkError, ResolveError
-from ...net.services import NetworkServices, PingFailed
+from ...net.services import NetworkServices
 from ...uart.line import LineSettings
 from ..api import PortServices
 from ..base import DialectBase
-from ..links import Delivery, Ending, Links, LowestFreeId
+from ..links import Delivery, Ending, Links
 from ..tls import TlsContexts
 from ..transparent import Transparent
 from . import replies
@@ -62,15 +59,17 @@ from .args import (
     parse_send,
     parse_server,
     parse_start,
+    saves,
     string,
     switch,
 )
+from .net import EspNetwork
 from .replies import PROFILES, Profile
+from .server import EspServer
 from .station import VirtualStation
 
 LINE_LIMIT = 256  # E3
 PACKET = Packing(size=1460, quiet=0.020)  # E23, as CIP's passthrough
-KEEPALIVE_INTERVAL, KEEPALIVE_COUNT = 1, 3  # E16, as CIP's
 BUILD_DATE = "Nov 30 2026 00:00:00"
 SERVER_PORT = 333  # E27
 DHCP_BOTH = 3  # E13: AT+CWDHCP's state at boot: station and SoftAP DHCP on
@@ -99,10 +98,10 @@ class EspDialect(DialectBase):
                                        datagram_size=PACKET.size)
         self.tls = TlsContexts(settings, port.state_dir, port.log)
         self.services = NetworkServices(settings, port.log)
+        self.network = EspNetwork(self.services, self.profile, self._persist, port.start_task)
         self.station = VirtualStation(list(settings.wifi_networks), settings.interface)
-        self.admission = LowestFreeId()
-        self.server: TcpServerLink | None = None
-        self.server_config: Server | None = None
+        self.server = EspServer(port, self.links, self.tls, self.profile, self.notice,
+                                multiple=lambda: self.multiple, opened=self._link_opened)
         self.uart = self._configured_line()
         self._greeting: trio.CancelScope | None = None
         self._pending_send: tuple[Link | None, Address | None, int] | None = None
@@ -118,15 +117,12 @@ class EspDialect(DialectBase):
         self.dinfo = False  # AT+CIPDINFO
         self.syslog = False  # AT+SYSLOG
         self.sysstore = True  # AT+SYSSTORE
-        self.max_conn = 5  # AT+CIPSERVERMAXCONN
-        self.server_timeout = 180  # AT+CIPSTO
         self.close_modes: dict[int, int] = {}  # AT+CIPCLOSEMODE
         self.ssl_config: dict[int, tuple[int, int, int]] = {}  # AT+CIPSSLCCONF
         self.sni: dict[int, str] = {}  # AT+CIPSSLCSNI
         self.alpn: dict[int, tuple[str, ...]] = {}  # AT+CIPSSLCALPN
         self.settings.clear()
-        self.services.resolver.servers = ()  # AT+CIPDNS=0: the system resolver
-        self._dns_enabled = False
+        self.network.defaults()
         self.station.mode, self.station.joined = 1, None
         self.station.ever_joined = self.station.quit = self.station.had_link = False
 
@@ -170,14 +166,7 @@ class EspDialect(DialectBase):
         stored = self.port.store.load()
         try:
             self.station.mode = int(stored.get("cwmode", 1))
-            dns = stored.get("dns")
-            if dns is not None:  # [] is AT+CIPDNS=1 with no server: the system resolver
-                self.services.resolver.servers = tuple(dns)
-                self._dns_enabled = True
-            sntp = stored.get("sntp")
-            self.services.clock.reset(self.port.start_task,
-                                      SntpSettings(bool(sntp[0]), int(sntp[1]), tuple(sntp[2]))
-                                      if sntp else SntpSettings())
+            self.network.restore(stored)
             self.ssl_config = {int(k): tuple(v) for k, v in stored.get("ssl", {}).items()}
             for name, values in stored.get("settings", {}).items():
                 if name in self.commands:
@@ -193,9 +182,10 @@ class EspDialect(DialectBase):
     async def reset(self) -> Outcome:
         """E7: links closed without notices, the server stopped, the defaults
         and then what is stored; `ready` after the pause."""
-        self._stop_server(close_peers=True)
+        self.server.stop(close_peers=True)
         self.links.close_all()
         self._defaults()
+        self.server.defaults()
         self._restore()
         self.port.log.info("reset")
         line = self._boot_line()
@@ -446,12 +436,15 @@ class EspDialect(DialectBase):
 
     # -- links (E15-E20) ---------------------------------------------------------------
 
+    def _link_opened(self) -> None:
+        self.station.had_link = True  # E18: STATUS 4 once every link is closed again
+
     def notice(self, word: bytes, link_id: int) -> bytes:
         return replies.link_notice(word, link_id, self.multiple)
 
     async def set_mux(self, value: int) -> Outcome:
         """E15."""
-        if value != self.multiple and (len(self.links) or self.server is not None):
+        if value != self.multiple and (len(self.links) or self.server.running):
             raise bad("links or the server are open")
         if value and self.passthrough_mode:
             raise bad("CIPMODE=1 allows a single connection only")
@@ -477,7 +470,7 @@ class EspDialect(DialectBase):
             dns_fail = self.profile.dns_fail if isinstance(exc, ResolveError) else b""
             return Outcome(dns_fail + replies.ERROR + notice_closed)
         self.links.add(link, request.link_id)
-        self.station.had_link = True
+        self._link_opened()
         return Outcome(self.notice(b"CONNECT", request.link_id) + replies.OK)
 
     async def start_any(self, request: Start) -> Outcome:
@@ -513,7 +506,7 @@ class EspDialect(DialectBase):
             link = await connect_tcp(request.host, request.port, inbound_capacity=capacity,
                                      resolver=resolver)
         if request.keepalive:
-            _keepalive(link.socket_stream.socket, request.keepalive)
+            link.keep_alive(request.keepalive)
         self._tcp_options(link)
         return link
 
@@ -525,7 +518,7 @@ class EspDialect(DialectBase):
             sock = link.socket_stream.socket
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, nodelay)
             if keepalive:
-                _keepalive(sock, keepalive)
+                link.keep_alive(keepalive)
 
     async def status(self) -> Outcome:
         """E18: STATUS and one +CIPSTATUS line per link."""
@@ -554,7 +547,7 @@ class EspDialect(DialectBase):
         closing = [link] if link is not None else list(self.links)
         for each in closing:
             if self.close_modes.get(each.con_id) and isinstance(each, TcpLink):
-                _abort_on_close(each)
+                each.reset_on_close()
 
         def commit() -> None:
             for each in closing:
@@ -706,117 +699,6 @@ class EspDialect(DialectBase):
     def on_escape(self) -> Outcome:
         return self.transparent.leave(b"")  # E23: `+++` prints nothing
 
-    # -- the server (E27) ------------------------------------------------------------------
-
-    async def set_server(self, request: Server) -> Outcome:
-        if not request.enable:
-            if self.server is None:
-                return Outcome(self.profile.no_change + replies.OK)
-            closed = self._stop_server(close_peers=request.close_all)
-            return Outcome(b"".join(self.notice(b"CLOSED", peer.con_id) for peer in closed)
-                           + replies.OK)
-        if not self.multiple or self.server is not None:
-            raise bad("a server needs CIPMUX=1, and there is one")
-        try:
-            context = self.tls.server() if request.ssl else None
-            server = await listen_tcp(self.port.settings.bind_address, request.port,
-                                      proto=Proto.SSL if request.ssl else Proto.TCP)
-        except LinkError as exc:
-            self.port.log.warning("server_failed", local_port=request.port, why=str(exc))
-            return Outcome(replies.ERROR)
-        server.on_accept = self._acceptor(server, context)
-        self.server, self.server_config = server, request
-        self.port.start_link(server, self.links.pump)
-        self.port.start_task(self._expire_idle_peers, server)
-        self.port.log.info("server_listening", local_port=request.port, ssl=request.ssl)
-        return Outcome(replies.OK)
-
-    def _stop_server(self, *, close_peers: bool) -> list[Link]:
-        """Stop listening; with ``close_peers`` close the open peers too and
-        return them in id order (AT+CIPSERVER=0,1 tells each one's CLOSED)."""
-        server, self.server, self.server_config = self.server, None, None
-        if server is None:
-            return []
-        closed = sorted((peer for peer in server.seeds if not peer.closed),
-                        key=lambda peer: peer.con_id) if close_peers else []
-        for peer in closed:
-            self.links.close(peer)
-        server.seeds = []
-        server.close()
-        return closed
-
-    async def query_server(self) -> Outcome:
-        config = self.server_config
-        if config is None:
-            return Outcome(b"+CIPSERVER:0\r\n" + replies.OK)
-        return Outcome(b'+CIPSERVER:1,%d,"%s",%d\r\n' % (config.port,
-                                                          b"SSL" if config.ssl else b"TCP",
-                                                          config.ca) + replies.OK)
-
-    def _acceptor(self, server: TcpServerLink, context: object | None) -> Any:
-        async def accept(stream: trio.SocketStream) -> None:
-            if context is None:
-                await self._admit(server, TcpLink(stream, stream, role=Role.SEED,
-                                                  inbound_capacity=self.port.settings.link_buffer))
-            else:
-                assert server.pending is not None
-                server.pending.start_soon(self._tls_peer, server, stream, context)
-
-        return accept
-
-    async def _tls_peer(self, server: TcpServerLink, stream: trio.SocketStream,
-                        context: object) -> None:
-        peer = await self.tls.accept_peer(server, stream, context)  # type: ignore[arg-type]
-        if peer is not None:
-            await self._admit(server, peer)
-
-    async def _admit(self, server: TcpServerLink, peer: TcpLink) -> None:
-        """E27: the lowest free id, up to CIPSERVERMAXCONN peers."""
-        admission = LowestFreeId(self.max_conn)
-        async with self.port.output.frame_slot():
-            number = admission.choose(self.links, server)
-            if number is None or self.server is not server:
-                self.port.log.info("peer_refused", reason="no free id or at CIPSERVERMAXCONN")
-                peer.close()
-                return
-            server.seeds = [s for s in server.seeds if not s.closed] + [peer]
-            self.links.add(peer, number)
-            self.station.had_link = True
-            await self.port.output.send(self.notice(b"CONNECT", number))
-
-    async def _expire_idle_peers(self, server: TcpServerLink) -> None:
-        """E27: AT+CIPSTO closes incoming links idle that long (0: never)."""
-        seen: dict[Link, tuple[int, int, float]] = {}
-        while self.server is server:
-            await trio.sleep(1)
-            now = trio.current_time()
-            for peer in [p for p in server.seeds if not p.closed]:
-                traffic = (peer.inbound.arrivals if peer.inbound is not None else 0,
-                           peer.bytes_out)
-                last = seen.get(peer)
-                if last is None or last[:2] != traffic:
-                    seen[peer] = (*traffic, now)
-                elif self.server_timeout and now - last[2] >= self.server_timeout:
-                    self.port.log.info("peer_idle", con_id=peer.con_id)
-                    async with self.port.output.frame_slot():
-                        if not peer.closed:
-                            self.links.close(peer)
-                            await self.port.output.send(self.notice(b"CLOSED", peer.con_id))
-
-    async def set_max_conn(self, value: int) -> Outcome:
-        self.max_conn = value
-        return Outcome(replies.OK)
-
-    async def query_max_conn(self) -> Outcome:
-        return Outcome(replies.value("CIPSERVERMAXCONN", str(self.max_conn)) + replies.OK)
-
-    async def set_server_timeout(self, value: int) -> Outcome:
-        self.server_timeout = value
-        return Outcome(replies.OK)
-
-    async def query_server_timeout(self) -> Outcome:
-        return Outcome(replies.value("CIPSTO", str(self.server_timeout)) + replies.OK)
-
     # -- SSL settings (E17) ------------------------------------------------------------------
 
     async def set_ssl_config(self, number: int, auth: int, pki: int, ca: int) -> Outcome:
@@ -849,70 +731,6 @@ class EspDialect(DialectBase):
         return Outcome(b"".join(b"+CIPSSLCALPN:%d%s\r\n" % (number, b"".join(
             b',"%s"' % name.encode() for name in names))
             for number, names in sorted(self.alpn.items())) + replies.OK)
-
-    # -- services (E28) ---------------------------------------------------------------------
-
-    async def domain(self, name: str, *network: Any) -> Outcome:
-        address = await self.services.lookup(name)
-        if address is None:
-            return Outcome(self.profile.dns_fail + replies.ERROR)
-        shown = b'"%s"' % address.encode() if self.profile.quoted_addresses \
-            else address.encode()
-        return Outcome(b"+CIPDOMAIN:%s\r\n" % shown + replies.OK)
-
-    async def ping(self, host: str) -> Outcome:
-        try:
-            milliseconds = await self.services.ping(host)
-        except PingFailed:
-            milliseconds = None
-        if milliseconds is None:
-            return Outcome(self.profile.ping_timeout + replies.ERROR)
-        return Outcome(self.profile.ping_time % milliseconds + replies.OK)
-
-    async def set_dns(self, enable: int, *servers: str, called_as: str = "CIPDNS") -> Outcome:
-        """E13: CIPDNS=1 with no server: the system resolver."""
-        if any(servers) and not enable:  # omitted servers are ""
-            raise bad("servers are for CIPDNS=1")
-        self.services.resolver.servers = tuple(s for s in servers if s) if enable else ()
-        self._dns_enabled = bool(enable)
-        if saves(called_as):
-            await self._persist(dns=list(self.services.resolver.servers) if enable else None)
-        return Outcome(replies.OK)
-
-    async def query_dns(self, *, called_as: str = "CIPDNS") -> Outcome:
-        """E13: `+CIPDNS:<enable>[,"<server>"...]` (1.7: `+CIPDNS_CUR:<server>` a line
-        each, none for the system resolver)."""
-        servers = self.services.resolver.servers
-        if self.profile.dns_servers_a_line:
-            return Outcome(b"".join(replies.value(called_as, server) for server in servers)
-                           + replies.OK)
-        listed = b"".join(b',"%s"' % server.encode() for server in servers)
-        enabled = self._dns_enabled or bool(servers)
-        return Outcome(b"+%s:%d%s\r\n" % (called_as.encode(), enabled, listed) + replies.OK)
-
-    async def set_sntp(self, enable: int, timezone: int, *servers: str) -> Outcome:
-        names = tuple(server for server in servers if server)
-        if enable and not names:
-            names = ("pool.ntp.org",)
-        self.services.clock.configure(SntpSettings(bool(enable), timezone, names),
-                                      self.port.start_task)
-        await self._persist(sntp=[enable, timezone, list(names)])
-        return Outcome(replies.OK)
-
-    async def query_sntp(self) -> Outcome:
-        sntp = self.services.clock.settings
-        servers = b"".join(b',"%s"' % server.encode() for server in sntp.servers)
-        return Outcome(b"+CIPSNTPCFG:%d,%d%s\r\n" % (sntp.enable, sntp.timezone, servers)
-                       + replies.OK)
-
-    async def sntp_time(self) -> Outcome:
-        """E28: asctime, local to the configured zone."""
-        clock = self.services.clock
-        local = time.gmtime(int(clock.epoch()) + clock.settings.timezone * 3600)
-        return Outcome(b"+CIPSNTPTIME:%s\r\n" % time.asctime(local).encode() + replies.OK)
-
-    async def timestamp(self) -> Outcome:
-        return Outcome(b"+SYSTIMESTAMP:%d\r\n" % int(self.services.clock.epoch()) + replies.OK)
 
     # -- the UART (E29) ----------------------------------------------------------------------
 
@@ -981,27 +799,8 @@ def _fields_after_id(request: Start) -> tuple[Any, ...]:
             request.udp_mode, request.local_ip)
 
 
-def _keepalive(sock: trio.socket.SocketType, seconds: int) -> None:
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, seconds)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, KEEPALIVE_INTERVAL)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, KEEPALIVE_COUNT)
-
-
-def _abort_on_close(link: TcpLink) -> None:
-    """E19: AT+CIPCLOSEMODE=<id>,1 closes with a reset."""
-    link.socket_stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                         struct.pack("ii", 1, 0))
-
-
 def _line_values(line: LineSettings) -> tuple[int, int, int, int, int]:
     return line.baudrate, line.bytesize, line.stopbits, line.parity, line.flow
-
-
-def saves(called_as: str) -> bool:
-    """1.7: a `_CUR` name changes only what is current; `_DEF` and the plain
-    name save it too (as AT+SYSSTORE=1 does, E30)."""
-    return not called_as.endswith("_CUR")
 
 
 # -- arguments -------------------------------------------------------------------------------
@@ -1093,6 +892,12 @@ def render_text(values: Sequence[Any]) -> str:
     return str(values[0])
 
 
+def _network(handler: Any, arguments: Any = None, slow: bool = False) -> Action:
+    return Action(handler, arguments, slow=slow, on="network")
+
+
+SERVERS = (any_text(""), any_text(""), any_text(""))  # up to three, any left empty
+
 # -- the table -------------------------------------------------------------------------------
 
 D = EspDialect
@@ -1149,11 +954,12 @@ ROWS = [
     row("CIPRECVDATA", set=Action(D.recv_data, recv_data_arguments)),
     row("CIPRECVLEN", query=Action(D.query_recv_lengths)),
     # the server (E27)
-    row("CIPSERVER", set=Action(D.set_server, server_arguments), query=Action(D.query_server)),
-    row("CIPSERVERMAXCONN", set=Action(D.set_max_conn, esp(number(1, 5))),
-        query=Action(D.query_max_conn)),
-    row("CIPSTO", set=Action(D.set_server_timeout, esp(number(0, 7200))),
-        query=Action(D.query_server_timeout)),
+    row("CIPSERVER", set=Action(EspServer.set, server_arguments, on="server"),
+        query=Action(EspServer.query, on="server")),
+    row("CIPSERVERMAXCONN", set=Action(EspServer.set_max_conn, esp(number(1, 5)), on="server"),
+        query=Action(EspServer.query_max_conn, on="server")),
+    row("CIPSTO", set=Action(EspServer.set_timeout, esp(number(0, 7200)), on="server"),
+        query=Action(EspServer.query_timeout, on="server")),
     # SSL (E17)
     row("CIPSSLCCONF", set=Action(D.set_ssl_config, with_link_id(esp(
         number(0, 3), optional=(number(0, 255, 0), number(0, 255, 0))))),
@@ -1163,15 +969,16 @@ ROWS = [
         query=Action(D.query_sni)),
     row("CIPSSLCALPN", set=Action(D.set_alpn, alpn_arguments), query=Action(D.query_alpn)),
     # services (E13, E28, E29)
-    row("CIPDOMAIN", set=Action(D.domain, esp(any_text(), optional=(number(1, 3),)),
-                                slow=True)),
-    row("PING", set=Action(D.ping, esp(any_text()), slow=True)),
-    row("CIPDNS", set=Action(D.set_dns, esp(Param(switch), optional=(
-        any_text(""), any_text(""), any_text("")))), query=Action(D.query_dns)),
-    row("CIPSNTPCFG", set=Action(D.set_sntp, esp(Param(switch), number(-12, 14), optional=(
-        any_text(""), any_text(""), any_text("")))), query=Action(D.query_sntp)),
-    row("CIPSNTPTIME", query=Action(D.sntp_time)),
-    row("SYSTIMESTAMP", query=Action(D.timestamp)),
+    row("CIPDOMAIN", set=_network(EspNetwork.domain, esp(any_text(), optional=(number(1, 3),)),
+                                  slow=True)),
+    row("PING", set=_network(EspNetwork.ping, esp(any_text()), slow=True)),
+    row("CIPDNS", set=_network(EspNetwork.set_dns, esp(Param(switch), optional=SERVERS)),
+        query=_network(EspNetwork.query_dns)),
+    row("CIPSNTPCFG", set=_network(EspNetwork.set_sntp, esp(Param(switch), number(-12, 14),
+                                                           optional=SERVERS)),
+        query=_network(EspNetwork.query_sntp)),
+    row("CIPSNTPTIME", query=_network(EspNetwork.sntp_time)),
+    row("SYSTIMESTAMP", query=_network(EspNetwork.timestamp)),
     row("UART_CUR", set=Action(D.set_uart_current, uart_signature()),
         query=Action(D.query_uart)),
     row("UART_DEF", set=Action(D.set_uart_default, uart_signature()),
