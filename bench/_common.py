@@ -193,10 +193,13 @@ def uplink(fd: int, conn: socket.socket, pid: int, size: int, timeout: float,
 
 
 def downlink(fd: int, conn: socket.socket, pid: int, size: int, timeout: float,
-             read: Reader = read_exact) -> Result:
+             read: Reader = read_exact, ahead: Callable[[], None] | None = None) -> Result:
+    """``ahead`` runs once the data is made, just before the peer sends it."""
     data = os.urandom(size)
     out: dict = {}
     thread = threading.Thread(target=source, args=(conn, data, out), daemon=True)
+    if ahead is not None:
+        ahead()
     cpu = CpuMeter(pid)
     cpu.start()
     t0 = time.perf_counter()

@@ -174,7 +174,7 @@ def bridge_session(mode: str, dialect: Dialect, tmp: str, peer: Peer, sizes: tup
     no-gap downlink (``reader`` parses a framed downlink). Returns the
     results, what went wrong after them, and a note for the run's line."""
     link = os.path.join(tmp, f"dut-{mode}")
-    state = os.path.join(tmp, "state")
+    state = tempfile.mkdtemp(prefix=f"state-{mode}-", dir=tmp)  # ESP-AT stores the join (E30)
     options = ["--pty", link, "--dialect", dialect.name, "--log-level", "warning",
                "--state-dir", state]
     if mode == NO_GAP:
@@ -229,11 +229,14 @@ def _framed(relay: Running, dialect: Dialect, sizes: tuple[int, int], timeout: f
                  functools.partial(cipsend_blocks, dialect=dialect))
           if sizes[0] else NOT_RUN)
     down = NOT_RUN
-    if up.ok or not sizes[0]:
+
+    def reply_first() -> None:
         os.write(fd, b"AT\r\n")
         expect(fd, dialect.ok, "AT before the downlink", time.perf_counter() + 5)
         reader.since = time.perf_counter()
-        down = downlink(fd, conn, proc.pid, sizes[1], timeout, reader)
+
+    if up.ok or not sizes[0]:
+        down = downlink(fd, conn, proc.pid, sizes[1], timeout, reader, reply_first)
     problems = _exited(relay)
     if not problems and down.ok:
         problems += _answering(relay, dialect)
