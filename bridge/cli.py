@@ -29,6 +29,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--pty", metavar="LINK", help="symlink the new terminal's slave at LINK")
     run.add_argument("--dialect", choices=dialects.NAMES,
                      help=f"command dialect (default {dialects.DEFAULT})")
+    run.add_argument("--esp-at-version", choices=["2.4", "1.7"],
+                     help="ESP-AT profile: 2.4 (ESP32, the default) or 1.7 (ESP8266)")
     run.add_argument("--state-dir", metavar="DIR", help="persisted settings and certificates")
     run.add_argument("--trace", action="store_true",
                      help="log every byte moved, as hex and as text")
@@ -44,13 +46,16 @@ def _parser() -> argparse.ArgumentParser:
 
 def _run_config(args: argparse.Namespace) -> Config:
     if args.config:
-        if args.pty or args.dialect:
-            raise ConfigError("--pty and --dialect apply only without --config")
+        if args.pty or args.dialect or args.esp_at_version:
+            raise ConfigError("--pty, --dialect and --esp-at-version apply only without --config")
         config = config_module.load(args.config)
     else:
         name = os.path.basename(args.pty) if args.pty else "pty"
+        if args.esp_at_version and args.dialect != "esp-at":
+            raise ConfigError("--esp-at-version applies only with --dialect esp-at")
         port = PortSettings(name=name, device=PTY_PREFIX + (args.pty or ""),
-                            dialect=args.dialect or dialects.DEFAULT)
+                            dialect=args.dialect or dialects.DEFAULT,
+                            esp_at_version=args.esp_at_version or "2.4")
         config = config_module.check(Config(port=[port]))
     overrides = {key: value for key, value in (
         ("state_dir", args.state_dir), ("log_format", args.log_format),

@@ -100,8 +100,10 @@ class PortSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_o
     #: certificate are generated once in state_dir/tls (NOTES T2)
     tls_server_cert_file: str | None = None
     tls_server_key_file: str | None = None
-    #: seconds an accepted peer may take over its TLS handshake
+    #: seconds an accepted peer may take over its TLS or DTLS handshake
     tls_handshake_timeout: Annotated[float, Meta(gt=0, le=600)] = 10.0
+    #: seconds a DTLS server link's peer may send nothing before it counts as gone
+    dtls_idle_timeout: Annotated[float, Meta(gt=0, le=86400)] = 60.0
     #: ESP-AT: the firmware profile the port speaks
     esp_at_version: Literal["2.4", "1.7"] = "2.4"
     #: ESP-AT: networks AT+CWJAP accepts (with their passwords) and AT+CWLAP

@@ -14,7 +14,9 @@ too: ``lock`` is held by the interpreter while it writes a reply (for the
 whole span of a command in dialects that ask for it) and by a link pump
 while it takes data and writes its frame, so no frame falls inside a reply
 or between a mode switch and its reply; after a reply that ends a command,
-unsolicited frames wait ``quiet_until``.
+unsolicited frames wait ``quiet_until`` and, on a pty, until the host has read
+the reply: a host that reads in chunks then never finds a frame glued to the
+reply's last line, however late the scheduler lets it run.
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ import trio
 from .byte_queue import ByteQueue
 
 UART_CHUNK = 65536
+#: seconds the first frame after a reply waits, beyond the gap, for the host
+#: to read the reply; a host that takes longer is not reading
+HOST_READ_WAIT = 1.0
+HOST_READ_POLL = 0.002  # a pty tells nobody when its host reads
 
 Written = Callable[[bytes], None]
 
@@ -37,6 +43,8 @@ class UartOutput:
         self.lock = trio.Lock()
         #: unsolicited frames wait until then (the gap after a reply, E26)
         self.quiet_until = 0.0
+        self._reply_unread = False  # a reply ended since the last unsolicited frame
+        self._unread_by_host: Callable[[], int] | None = None
         self._queue = ByteQueue[bytes](limit)
         self._queued = 0  # frames handed to the writer and not yet written
         self._flushed = trio.lowlevel.ParkingLot()
@@ -45,8 +53,27 @@ class UartOutput:
         self._lost = lost
 
     def attach(self, stream: trio.abc.SendStream) -> None:
-        """Write straight to ``stream`` when it can take frames without waiting."""
+        """Write straight to ``stream`` when it can take frames without
+        waiting; ask it what its host has not read yet when it can tell."""
         self._write_nowait = getattr(stream, "write_nowait", None)
+        self._unread_by_host = getattr(stream, "unread_by_host", None)
+
+    def quiet_after_reply(self, gap: float) -> None:
+        """A reply ended a command (E26): the next unsolicited frame waits
+        ``gap`` seconds, then for the host to have read the reply."""
+        self.quiet_until = trio.current_time() + gap
+        self._reply_unread = self._unread_by_host is not None
+
+    def frame_may_go(self, now: float) -> bool:
+        """Whether an unsolicited frame may be written now (by the holder of
+        the lock): the gap is over and the host has read the reply."""
+        if now < self.quiet_until:
+            return False
+        if (self._reply_unread and now < self.quiet_until + HOST_READ_WAIT
+                and (self._queued or self._unread_by_host())):  # type: ignore[misc]
+            return False
+        self._reply_unread = False
+        return True
 
     async def send(self, frame: bytes) -> None:
         """Write one whole frame to the UART, or queue what it does not take
@@ -115,10 +142,11 @@ class FrameSlot:
         output = self._output
         while True:
             await output.lock.acquire()
-            if trio.current_time() >= output.quiet_until:
+            now = trio.current_time()
+            if output.frame_may_go(now):
                 return
             output.lock.release()
-            await trio.sleep_until(output.quiet_until)
+            await trio.sleep_until(max(output.quiet_until, now + HOST_READ_POLL))
 
     async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
                         traceback: TracebackType | None) -> None:

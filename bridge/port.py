@@ -198,7 +198,7 @@ class Port:
         try:
             if isinstance(event, CommandLine):
                 await self.output.send(dialect.echo(event.line))
-                if dialect.busy_reply(event.line) is not None:
+                if dialect.busy_reply(event.line) is not None and dialect.is_slow(event.line):
                     outcome = await self._while_answering_busy(event, notices)
                 else:
                     outcome = await dialect.handle(event)
@@ -212,8 +212,8 @@ class Port:
 
     async def _while_answering_busy(self, event: Event,
                                     notices: deque[object]) -> Outcome:
-        """Run the command in a task of its own while every line that comes
-        meanwhile gets the dialect's busy answer (ESP-AT E5)."""
+        """Run a slow command in a task of its own while every line that
+        comes meanwhile gets the dialect's busy answer (ESP-AT E5)."""
         framer, dialect = self.dialect.framer, self.dialect
         outcome: list[Outcome] = []
 
@@ -256,7 +256,7 @@ class Port:
                 self._span_open = False
                 output.lock.release()
                 if outcome.reply and outcome.final and self.dialect.reply_gap:
-                    output.quiet_until = trio.current_time() + self.dialect.reply_gap
+                    output.quiet_after_reply(self.dialect.reply_gap)
 
     def _take_queued(self, framer: Framer, notices: deque[object]) -> bool:
         try:

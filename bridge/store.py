@@ -53,6 +53,14 @@ class Store:
         finally:
             os.close(directory)
 
-    async def asave(self, values: dict[str, Any]) -> None:
-        """``save`` off the event loop: fsync on an SD card can take a while."""
-        await trio.to_thread.run_sync(self.save, dict(values))
+    async def asave(self, values: dict[str, Any]) -> bool:
+        """``save`` off the event loop (fsync on an SD card can take a while).
+        A state directory that cannot be written is an operational failure,
+        logged in one line: the command that changed the setting still
+        answers, and the setting holds until the port restarts."""
+        try:
+            await trio.to_thread.run_sync(self.save, dict(values))
+        except OSError as exc:
+            log.error("store_failed", path=str(self.path), why=exc.strerror or str(exc))
+            return False
+        return True

@@ -11,10 +11,12 @@ import os
 import shutil
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import trio
+import trustme
 
 from bridge import log as log_module
 from bridge.config import Config, DaemonSettings, PortSettings
@@ -46,8 +48,9 @@ async def start_port(nursery: trio.Nursery, tmp_path: Path) -> AsyncIterator[Sta
 
     async def start(**settings: object) -> Device:
         link = tmp_path / f"uart{len(devices)}"
+        settings = {"bind_address": "127.0.0.1", **settings}
         port = PortSettings(name=f"test{len(devices)}", device=f"pty:{link}",
-                            bind_address="127.0.0.1", **settings)  # type: ignore[arg-type]
+                            **settings)  # type: ignore[arg-type]
         daemon = DaemonSettings(state_dir=str(tmp_path / "state"))
         await nursery.start(serve, Config(daemon=daemon, port=[port]))
         device = Device(str(link))
@@ -144,3 +147,37 @@ async def open_skt_client(device: Device, server: TcpServer, con_id: int = 1) ->
     return peer
 
 
+@dataclass
+class Certificates:
+    ca_file: Path
+    cert_file: Path  # issued for localhost and 127.0.0.1
+    key_file: Path
+    other_cert_file: Path  # issued for another name only
+    other_key_file: Path
+
+
+@pytest.fixture
+def certs(tmp_path: Path) -> Certificates:
+    """A CA made by trustme and certificates it issued, as PEM files."""
+    ca = trustme.CA()
+    issued = ca.issue_cert("localhost", "127.0.0.1")
+    other = ca.issue_cert("other.example")
+    paths = Certificates(*(tmp_path / name for name in (
+        "ca.pem", "server.pem", "server.key", "other.pem", "other.key")))
+    ca.cert_pem.write_to_path(str(paths.ca_file))
+    issued.cert_chain_pems[0].write_to_path(str(paths.cert_file))
+    issued.private_key_pem.write_to_path(str(paths.key_file))
+    other.cert_chain_pems[0].write_to_path(str(paths.other_cert_file))
+    other.private_key_pem.write_to_path(str(paths.other_key_file))
+    return paths
+
+
+@pytest.fixture
+async def peers() -> AsyncIterator[list[trio.Process]]:
+    """The peer programs a test starts (tls_peers.start_peer), killed at its end."""
+    started: list[trio.Process] = []
+    yield started
+    for process in started:
+        process.kill()
+        with trio.CancelScope(shield=True), trio.move_on_after(WAIT):
+            await process.wait()

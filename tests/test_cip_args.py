@@ -5,9 +5,9 @@ C3 (the link id leads iff CIPMUX=1; with CIPMUX=0 it is omitted and, if given,
 must be 0), C4 (the first AT+CIPSTART argument is a link id iff the second is
 a type; type names in any case, quoted or not, or digits 0..3; TCP/TLS 5th
 argument keepalive 0..7200, 6th/7th localport/localip make a server; UDP/DTLS
-5th local port, 6th local ip), C9 (AT+CIPSEND length 1..2048, optional
-host,port), G1 (spaces after commas and around quoted strings), G7 (a bad
-form is answered at once: ArgError).
+5th local port, 6th local ip; DTLS with all three makes a server, as TCP),
+C9 (AT+CIPSEND length 1..2048, optional host,port), G1 (spaces after commas
+and around quoted strings), G7 (a bad form is answered at once: ArgError).
 """
 
 from __future__ import annotations
@@ -149,6 +149,11 @@ def test_start_spec_examples_with_nonzero_id_fail_single_connection(line):
         ('1,"DTLS","h",4433,5000,"10.1.2.3"', True,
          Start(1, DTLS, "h", 4433, 0, 5000, "10.1.2.3")),
         ('"UDP","h",53,5000', False, Start(0, UDP, "h", 53, 0, 5000)),
+        # C4/C6: DTLS with keepalive, localport and localip is a server, as TCP/TLS
+        ('1,"DTLS","h",4433,0,5684,"127.0.0.1"', True,
+         Start(1, DTLS, "h", 4433, 0, 5684, "127.0.0.1", listen=True)),
+        ('"3","h",1,60,5684,"0.0.0.0"', False,
+         Start(0, DTLS, "h", 1, 60, 5684, "0.0.0.0", listen=True)),
         # G1: spaces after commas and around quoted strings
         (' 1 , "tcp" , "h" , 80 , 10 ', True, Start(1, TCP, "h", 80, keepalive=10)),
         # host: IPv6 and names
@@ -215,6 +220,11 @@ def test_start_forms(text, multiple, expected):
         ('1,"UDP","h",53,65536', True),
         ('1,"UDP","h",53,5000,"not-an-ip"', True),
         ('1,"DTLS","h",53,5000,"10.1.2.3",1', True),
+        # C4/C6: a DTLS server needs keepalive, a port and an address
+        ('1,"DTLS","h",53,7201,5684,"10.1.2.3"', True),
+        ('1,"DTLS","h",53,0,0,"10.1.2.3"', True),
+        ('1,"DTLS","h",53,0,5684,"example.com"', True),
+        ('1,"UDP","h",53,0,5684,"10.1.2.3"', True),
     ],
 )
 def test_start_bad_forms(text, multiple):
@@ -425,21 +435,19 @@ def start_cases(draw) -> tuple[str, bool, Start]:
     remote = draw(remote_host)
     port = draw(ports)
     tokens = [*id_tokens, draw(type_token(kind)), draw(quoted_or_not(remote)), str(port)]
-    if kind in (TCP, TLS):
-        shape = draw(st.sampled_from(["client", "keepalive", "server"]))
-        if shape == "client":
+    if kind != UDP and draw(st.booleans()):  # a server (DTLS too: C6)
+        keepalive, local_port = draw(st.integers(0, 7200)), draw(ports)
+        local_ip = draw(st.one_of(ipv4, ipv6))
+        tokens += [str(keepalive), str(local_port), draw(quoted_or_not(local_ip))]
+        expected = Start(number, kind, remote, port, keepalive, local_port, local_ip,
+                         listen=True)
+    elif kind in (TCP, TLS):
+        if draw(st.booleans()):
             expected = Start(number, kind, remote, port)
         else:
             keepalive = draw(st.integers(0, 7200))
             tokens.append(str(keepalive))
-            if shape == "keepalive":
-                expected = Start(number, kind, remote, port, keepalive)
-            else:
-                local_port = draw(ports)
-                local_ip = draw(st.one_of(ipv4, ipv6))
-                tokens += [str(local_port), draw(quoted_or_not(local_ip))]
-                expected = Start(number, kind, remote, port, keepalive, local_port,
-                                 local_ip, listen=True)
+            expected = Start(number, kind, remote, port, keepalive)
     else:
         extra = draw(st.integers(0, 2))
         local_port = draw(ports) if extra >= 1 else 0

@@ -7,14 +7,14 @@ have fixed ports (53, 123), so each server gets a loopback address of its own.
 from __future__ import annotations
 
 import socket
-import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import net_peers
 import pytest
 import trio
-from conftest import WAIT, Device, StartPort, TcpServer, require_binary
+from conftest import WAIT, Device, StartPort, TcpServer
 
 OK = b"OK\r\n"
 ERROR = b"ERROR\r\n"
@@ -26,34 +26,10 @@ GARBAGE_NTP = "127.0.0.124"  # answers every request with junk
 DROPPED = "127.0.0.99"  # echo requests to it are dropped (nftables)
 
 
-async def wait_for_udp(address: str, port: int, request: bytes) -> None:
-    """Until something at address:port answers ``request``."""
-    with trio.fail_after(WAIT):
-        while True:
-            with trio.socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-                await sock.sendto(request, (address, port))
-                with trio.move_on_after(0.2):
-                    await sock.recv(1024)
-                    return
-
-
 @pytest.fixture
 async def dnsmasq(tmp_path: Path) -> AsyncIterator[None]:
-    process = subprocess.Popen([
-        require_binary("dnsmasq"), "--keep-in-foreground", "--port=53",
-        f"--listen-address={DNS}", "--bind-interfaces", "--no-resolv", "--no-hosts",
-        "--conf-file=/dev/null", f"--pid-file={tmp_path / 'dnsmasq.pid'}",
-        "--address=/www.example.test/10.1.2.3", "--address=/nx.example.test/",
-        "--host-record=peer.example.test,127.0.0.1", "--cname=alias.example.test,peer.example.test",
-    ], stderr=subprocess.DEVNULL)
-    try:
-        import dns.message
-
-        await wait_for_udp(DNS, 53, dns.message.make_query("www.example.test", "A").to_wire())
+    async with net_peers.dnsmasq(DNS, tmp_path):
         yield
-    finally:
-        process.terminate()
-        process.wait()
 
 
 @pytest.fixture
@@ -65,19 +41,8 @@ async def silent_dns() -> AsyncIterator[None]:
 
 @pytest.fixture
 async def chronyd(tmp_path: Path) -> AsyncIterator[None]:
-    conf = tmp_path / "chrony.conf"
-    conf.write_text(f"local stratum 8\nallow 127.0.0.0/8\nport 123\nbindaddress {NTP}\n"
-                    f"cmdport 0\npidfile {tmp_path / 'chronyd.pid'}\n")
-    process = subprocess.Popen([require_binary("chronyd"), "-x", "-d", "-u", "root",
-                                "-f", str(conf)], stderr=subprocess.DEVNULL)
-    try:
-        from bridge.net.sntp import request
-
-        await wait_for_udp(NTP, 123, request(time.time()))
+    async with net_peers.chronyd(NTP, tmp_path):
         yield
-    finally:
-        process.terminate()
-        process.wait()
 
 
 @pytest.fixture
@@ -100,29 +65,14 @@ async def garbage_ntp(nursery: trio.Nursery) -> AsyncIterator[None]:
 
 @pytest.fixture
 def unprivileged_ping() -> Iterator[None]:
-    """Let our group open ICMP datagram sockets (the daemon's first choice)."""
-    path = Path("/proc/sys/net/ipv4/ping_group_range")
-    before = path.read_text()
-    path.write_text("0 2147483647")
-    try:
+    with net_peers.icmp_for_everyone():
         yield
-    finally:
-        path.write_text(before)
 
 
 @pytest.fixture
 def dropped_echo() -> Iterator[None]:
-    nft = require_binary("nft")
-    table = "atbridge_test"
-    subprocess.run([nft, "add", "table", "inet", table], check=True)
-    try:
-        chain = f"add chain inet {table} in {{ type filter hook input priority 0 ; }}"
-        subprocess.run([nft, chain], check=True)
-        subprocess.run([nft, "add", "rule", "inet", table, "in", "ip", "daddr", DROPPED,
-                        "icmp", "type", "echo-request", "drop"], check=True)
+    with net_peers.echo_requests_dropped(DROPPED, "atbridge_test"):
         yield
-    finally:
-        subprocess.run([nft, "delete", "table", "inet", table], check=True)
 
 
 @pytest.fixture

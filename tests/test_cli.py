@@ -194,6 +194,31 @@ async def test_run_pty_link_removed_on_sigterm(tmp_path: Path, stale: bool) -> N
         assert await bridge.all_stdout() == f"{link}\n".encode()
 
 
+@pytest.mark.parametrize("version, gmr", [(None, b"AT version:2.4.0.0("),
+                                           ("1.7", b"AT version:1.7.4.0(")])
+async def test_run_pty_esp_at_with_its_profile(tmp_path: Path, version: str | None,
+                                               gmr: bytes) -> None:
+    """``run --pty LINK --dialect esp-at [--esp-at-version V]``: the greeting
+    (E7) and the profile's version line (E2)."""
+    link = tmp_path / "esp"
+    extra = ["--esp-at-version", version] if version else []
+    async with running(tmp_path, "--pty", str(link), "--dialect", "esp-at", *extra) as bridge:
+        assert await bridge.line() == str(link)
+        device = Device(str(link))
+        await device.expect(b"\r\nready\r\n")
+        await device.send(b"ATE0\r\nAT+GMR\r\n")
+        await device.read_until(rb"ATE0\r+\n\r\nOK\r\n")
+        await device.expect(gmr)
+        await device.aclose()
+        assert await bridge.stop(signal.SIGTERM) == 0, bridge.stderr()
+
+
+async def test_esp_at_version_needs_the_esp_at_dialect(tmp_path: Path) -> None:
+    result = await run_command(tmp_path, "run", "--pty", str(tmp_path / "x"),
+                               "--esp-at-version", "1.7")
+    assert_one_error_line(result, "--esp-at-version applies only with --dialect esp-at")
+
+
 @asynccontextmanager
 async def bridge_with_link(tmp_path: Path, tcp_server: TcpServer, *args: str,
                            payload: bytes) -> AsyncIterator[tuple[Bridge, Peer, Path]]:
@@ -292,7 +317,7 @@ PORT_DEFAULTS = {
     "dns_timeout": 15.0, "ping_timeout": 5.0, "sntp_timeout": 5.0, "sntp_interval": 3600.0,
     "tls_verify": True, "tls_handshake_timeout": 10.0, "esp_at_version": "2.4",
     "wifi_networks": [], "boot_joined": False, "ipd_chunk": 1460, "urc_gap_ms": 20,
-    "ready_ms": 300,
+    "ready_ms": 300, "dtls_idle_timeout": 60.0,
 }
 
 MINIMAL = '[[port]]\nname = "meter1"\ndevice = "pty:"\n'
@@ -456,7 +481,7 @@ REFUSED = [
     ("bind-address-range", 'bind_address = "10.0.0.256"\n',
      "port[0].bind_address: '10.0.0.256' is not an IP address"),
     ("enum-dialect", 'dialect = "xyz"\n',
-     """port[0].dialect: invalid value 'xyz', expected "cip" or "skt\""""),
+     """port[0].dialect: invalid value 'xyz', expected "cip", "esp-at" or "skt\""""),
     ("enum-flow-control", 'flow_control = "maybe"\n',
      """port[0].flow_control: invalid value 'maybe', expected "none", "rtscts" or "xonxoff\""""),
 ]

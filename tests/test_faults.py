@@ -4,6 +4,7 @@ cycles with nothing leaked."""
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import struct
@@ -137,11 +138,13 @@ async def test_ten_thousand_connect_close_cycles_leak_nothing(start_port: StartP
 
     await cycle()  # let every lazily made resource exist before counting
     await trio.sleep(0.1)  # and the closed link's tasks finish, as below
+    gc.collect()  # sockets other tests dropped close now, not while we count
     fds, tasks = open_fds(), trio.lowlevel.current_statistics().tasks_living
     with trio.fail_after(120):
         for _ in range(10_000):
             await cycle()
     await trio.sleep(0.1)
+    gc.collect()
     assert open_fds() == fds
     assert trio.lowlevel.current_statistics().tasks_living == tasks
 
@@ -253,3 +256,18 @@ async def test_line_noise_keeps_memory_flat_and_backpressures(tmp_path: Path) ->
         await device.command(b"AT", OK)
         assert await bridge.stop() == 0
         await device.aclose()
+
+
+async def test_state_dir_that_cannot_be_written(start_port: StartPort, tmp_path: Path) -> None:
+    """An unwritable state directory is an operational failure, not a
+    silence: SKT's SSL server cannot make its local CA (error 24, as for any
+    TLS set-up failure, S12) and CIP's persisted settings still apply (C16:
+    the command answers OK; the log says the save failed)."""
+    (tmp_path / "state").write_text("a file where the state directory should be")
+    skt = await start_port(dialect="skt")
+    await skt.command(b"AT+SKTSERVER=2,%d" % free_port(), b"\r\n+SKTSERVER:ERROR:24\r\n")
+    cip = await start_port(dialect="cip")
+    await cip.expect(b"\r\nready\r\n")
+    await cip.command(b"ATE0", b"ATE0\r\n\r\nOK\r\n")
+    await cip.command(b'AT+CIPDNS=1,"127.0.0.1"', b"OK\r\n")
+    await cip.command(b"AT+CIPDNS?", b'+CIPDNS:1,"127.0.0.1"\r\nOK\r\n')

@@ -5,115 +5,23 @@ certificates made by trustme in the test."""
 from __future__ import annotations
 
 import random
-import subprocess
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import trio
-import trustme
-from conftest import WAIT, Device, StartPort, free_port, require_binary
+from conftest import Certificates, Device, StartPort, free_port
+from tls_peers import (
+    PSK_IDENTITY,
+    PSK_KEY,
+    cert_options,
+    psk_options,
+    s_client,
+    s_server,
+    start_peer,
+)
 
 OK = b"OK\r\n"
 ERROR = b"ERROR\r\n"
-PSK_KEY, PSK_IDENTITY = b"secret-key-1", b"device-7"
-
-
-@dataclass
-class Certificates:
-    ca_file: Path
-    cert_file: Path  # issued for localhost and 127.0.0.1
-    key_file: Path
-    other_cert_file: Path  # issued for another name only
-    other_key_file: Path
-
-
-@pytest.fixture
-def certs(tmp_path: Path) -> Certificates:
-    ca = trustme.CA()
-    issued = ca.issue_cert("localhost", "127.0.0.1")
-    other = ca.issue_cert("other.example")
-    paths = Certificates(*(tmp_path / name for name in (
-        "ca.pem", "server.pem", "server.key", "other.pem", "other.key")))
-    ca.cert_pem.write_to_path(str(paths.ca_file))
-    issued.cert_chain_pems[0].write_to_path(str(paths.cert_file))
-    issued.private_key_pem.write_to_path(str(paths.key_file))
-    other.cert_chain_pems[0].write_to_path(str(paths.other_cert_file))
-    other.private_key_pem.write_to_path(str(paths.other_key_file))
-    return paths
-
-
-def listening(port: int, udp: bool = False) -> bool:
-    """Whether something listens on (or is bound to) 127.0.0.1:port."""
-    table = Path("/proc/net/udp" if udp else "/proc/net/tcp").read_text().splitlines()[1:]
-    wanted = f"0100007F:{port:04X}"
-    return any(line.split()[1] == wanted and (udp or line.split()[3] == "0A") for line in table)
-
-
-class Process:
-    """A peer program whose stdin we write and whose stdout we read exactly."""
-
-    def __init__(self, process: trio.Process) -> None:
-        self.process = process
-        self.pending = bytearray()
-
-    async def send(self, data: bytes) -> None:
-        assert self.process.stdin is not None
-        await self.process.stdin.send_all(data)
-
-    async def expect(self, expected: bytes) -> None:
-        assert self.process.stdout is not None
-        with trio.fail_after(WAIT):
-            while len(self.pending) < len(expected):
-                data = await self.process.stdout.receive_some(65536)
-                assert data, f"peer exited after {bytes(self.pending)!r}"
-                self.pending += data
-        assert bytes(self.pending[:len(expected)]) == expected
-        del self.pending[:len(expected)]
-
-
-@pytest.fixture
-async def peers() -> AsyncIterator[list[trio.Process]]:
-    started: list[trio.Process] = []
-    yield started
-    for process in started:
-        process.kill()
-        with trio.CancelScope(shield=True), trio.move_on_after(WAIT):
-            await process.wait()
-
-
-async def start_peer(peers: list[trio.Process], args: list[str], port: int,
-                     udp: bool = False) -> Process:
-    require_binary(args[0])
-    process = await trio.lowlevel.open_process(args, stdin=subprocess.PIPE,
-                                               stdout=subprocess.PIPE,
-                                               stderr=subprocess.DEVNULL)
-    peers.append(process)
-    if port:
-        with trio.fail_after(WAIT):
-            while not listening(port, udp):
-                assert process.poll() is None, f"{args[0]} exited"
-                await trio.sleep(0.02)
-    return Process(process)
-
-
-async def s_server(peers: list[trio.Process], port: int, *options: str) -> Process:
-    return await start_peer(peers, ["openssl", "s_server", "-accept", f"127.0.0.1:{port}",
-                                    "-quiet", *options], port, udp="-dtls1_2" in options)
-
-
-async def s_client(peers: list[trio.Process], port: int, *options: str) -> Process:
-    return await start_peer(peers, ["openssl", "s_client", "-connect", f"127.0.0.1:{port}",
-                                    "-quiet", *options], 0)
-
-
-def psk_options() -> tuple[str, ...]:
-    return ("-psk", PSK_KEY.hex(), "-psk_identity", PSK_IDENTITY.decode(), "-nocert")
-
-
-def cert_options(certs: Certificates) -> tuple[str, ...]:
-    return ("-cert", str(certs.cert_file), "-key", str(certs.key_file))
 
 
 async def skt_port(start_port: StartPort, certs: Certificates, **settings: object) -> Device:

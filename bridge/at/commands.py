@@ -99,6 +99,9 @@ class Action:
     #: the dialect's attribute whose method the handler is (a component such
     #: as its network services), or None for the dialect's own
     on: str | None = None
+    #: the command waits on the network (a join, a connect, a lookup, a
+    #: ping): lines that arrive meanwhile may be answered at once (ESP-AT E5)
+    slow: bool = False
 
     def bind(self, tokens: Sequence[str], dialect: Any) -> Sequence[Any]:
         if self.handler is None:

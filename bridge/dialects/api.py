@@ -68,8 +68,11 @@ class Dialect(Protocol):
         """What the module echoes of a command line before it runs it."""
 
     def busy_reply(self, line: bytes) -> bytes | None:
-        """The answer to a line that arrives while a command runs, or None
-        to leave it queued until the command is over (NOTES G4)."""
+        """The answer to a line that arrives while a slow command runs, or
+        None to leave it queued until the command is over (NOTES G4)."""
+
+    def is_slow(self, line: bytes) -> bool:
+        """Whether the command on ``line`` waits on the network."""
 
     async def handle(self, event: Event) -> Outcome:
         """Run what the framer framed; the port applies the outcome."""

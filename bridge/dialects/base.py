@@ -18,6 +18,7 @@ from ..at.commands import (
     Form,
     Outcome,
     Refused,
+    Resolved,
     Setting,
     SettingCall,
     Unknown,
@@ -60,6 +61,10 @@ class DialectBase:
 
     def busy_reply(self, line: bytes) -> bytes | None:
         return None  # NOTES G4: queued, run after
+
+    def is_slow(self, line: bytes) -> bool:
+        resolved = self._resolve(line)
+        return isinstance(resolved, Call) and resolved.action.slow
 
     def unknown(self, line: bytes) -> Outcome:
         raise NotImplementedError
@@ -110,8 +115,17 @@ class DialectBase:
             return self.transparent.lost(notice.link)
         return NOTHING
 
+    _resolved: tuple[bytes, Resolved] | None = None
+
+    def _resolve(self, line: bytes) -> Resolved:
+        """The line's resolution, kept for the dispatch that follows is_slow."""
+        if self._resolved is None or self._resolved[0] is not line:
+            self._resolved = (line, self.commands.resolve(line, self))
+        return self._resolved[1]
+
     async def dispatch(self, line: bytes) -> Outcome:
-        resolved = self.commands.resolve(line, self)
+        resolved = self._resolve(line)
+        self._resolved = None
         match resolved:
             case Call(row=row, form=form, action=action, values=values):
                 assert action.handler is not None

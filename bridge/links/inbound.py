@@ -20,7 +20,7 @@ class Inbound:
         self.capacity = capacity
         self.datagrams = datagrams
         self.size = 0
-        self.ended: str | None = None  # why no more data will come: "closed" or "reset"
+        self.ended: str | None = None  # why no more data will come: "closed", "reset", "idle"
         self.arrivals = 0  # chunks put so far: a passive-mode notice follows an arrival
         self._chunks: deque[tuple[bytes, Address | None]] = deque()
         self._changed = trio.lowlevel.ParkingLot()
@@ -35,6 +35,14 @@ class Inbound:
         self.size += len(data)
         self.arrivals += 1
         self.wake()
+
+    async def room(self) -> int:
+        """Bytes the buffer takes now, once it has room for any: a stream
+        reads no more than that from its socket, so it never holds more
+        than its capacity."""
+        while self.size >= self.capacity:
+            await self._changed.park()
+        return self.capacity - self.size
 
     def take(self, limit: int) -> tuple[bytes, Address | None] | None:
         """Up to ``limit`` bytes in arrival order; one datagram (or its first

@@ -11,6 +11,7 @@ import enum
 
 import trio
 
+from ..net.errors import SendError
 from .inbound import Address, Inbound
 
 
@@ -40,7 +41,7 @@ class Link:
         self.inbound = inbound
         self.con_id = -1
         self.closed = False
-        self.bytes_in = self.bytes_out = 0  # for metrics
+        self.bytes_out = 0  # sent to the peer (ESP-AT's idle timer watches it)
         self.scope = trio.CancelScope()
         #: passive receive (ESP-AT E25): a notice was written since the host's last read
         self.announced = False
@@ -66,3 +67,21 @@ class Link:
             self.scope.cancel()
             if self.inbound is not None:
                 self.inbound.end("closed")
+
+
+class ServerLink(Link):
+    """A listening link. Its accepted peers (``seeds``) carry the data; a
+    server that holds one peer at a time (CIP) has at most one open seed."""
+
+    def __init__(self, *, proto: Proto, local: Address, fileno: int) -> None:
+        super().__init__(role=Role.SERVER, proto=proto, local=local, remote=None, fileno=fileno,
+                         inbound=None)
+        self.seeds: list[Link] = []
+
+    @property
+    def peer(self) -> Link | None:
+        """The first seed still open."""
+        return next((seed for seed in self.seeds if not seed.closed), None)
+
+    async def send(self, data: bytes, dest: Address | None = None) -> None:
+        raise SendError("a server has no peer of its own")

@@ -12,7 +12,7 @@ import trio
 from ..net.errors import ConnectError, ListenError, SendError
 from ..net.resolve import Resolve, resolve
 from .inbound import Address, Inbound
-from .link import Link, Proto, Role
+from .link import Link, Proto, Role, ServerLink
 from .sockets import bind, new_socket
 
 RECEIVE_CHUNK = 65536
@@ -41,7 +41,8 @@ class TcpLink(Link):
         assert self.inbound is not None
         try:
             while True:
-                data = await self.stream.receive_some(RECEIVE_CHUNK)
+                room = await self.inbound.room()
+                data = await self.stream.receive_some(min(RECEIVE_CHUNK, room))
                 if not data:
                     self.inbound.end("closed")
                     return
@@ -107,7 +108,7 @@ async def connect_tcp(host: str, port: int, *, inbound_capacity: int,
     return TcpLink(stream, stream, role=Role.CLIENT, inbound_capacity=inbound_capacity)
 
 
-class TcpServerLink(Link):
+class TcpServerLink(ServerLink):
     """A listening socket; each accepted peer is handed to ``on_accept``.
 
     Work that must not hold up the next accept (a TLS handshake) is started
@@ -115,10 +116,8 @@ class TcpServerLink(Link):
     """
 
     def __init__(self, sock: trio.socket.SocketType, proto: Proto) -> None:
-        super().__init__(role=Role.SERVER, proto=proto, local=_addr(sock.getsockname()),
-                         remote=None, fileno=sock.fileno(), inbound=None)
+        super().__init__(proto=proto, local=_addr(sock.getsockname()), fileno=sock.fileno())
         self.sock = sock
-        self.seeds: list[Link] = []
         self.on_accept: Callable[[trio.SocketStream], Awaitable[None]] | None = None
         self.pending: trio.Nursery | None = None
 
@@ -131,15 +130,14 @@ class TcpServerLink(Link):
         while True:
             try:
                 peer, _ = await self.sock.accept()
+            except trio.ClosedResourceError:
+                return  # the server was closed (its cancel follows)
             except OSError as exc:
                 if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
                     await trio.sleep(0.1)  # out of fds: back off instead of spinning
                     continue
                 raise
             await self.on_accept(trio.SocketStream(peer))
-
-    async def send(self, data: bytes, dest: Address | None = None) -> None:
-        raise SendError("a server has no peer of its own")
 
     def _close_transport(self) -> None:
         self.sock.close()

@@ -14,8 +14,13 @@ Modules, one job each:
 - ``device``: one virtual device driving one port in a dialect;
 - ``echo``: the built-in TCP, UDP and TLS echo server;
 - ``spawn``: the daemon it starts (generated config, its errors);
-- ``progress``: the tqdm progress bar;
+- ``progress``: the progress bar (optional tqdm);
 - ``report``: percentiles, the JSON report and the text table;
 - ``plot``: latency and throughput over time (optional matplotlib);
 - ``run``: orchestration of one run.
+
+tqdm and matplotlib come with the ``loadtest`` extra, not with the daemon.
 """
+
+#: what gives the progress bar and --plot their libraries
+INSTALL_EXTRA = "pip install 'at-bridge[loadtest]'"

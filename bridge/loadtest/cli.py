@@ -9,6 +9,7 @@ import tomllib
 from collections.abc import Callable
 from typing import TypeVar
 
+from . import INSTALL_EXTRA
 from .options import MAX_LINKS, Options, OptionsError
 
 EXIT_FAILED = 1
@@ -58,7 +59,8 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     traffic = parser.add_argument_group("traffic")
     traffic.add_argument("--size", type=int, default=64, metavar="BYTES",
                          help="bytes per message (default 64; cip up to 2048, skt up to "
-                              "payload_limit, 4096 by default)")
+                              "payload_limit, 4096 by default; esp-at up to 8192, 2048 "
+                              "with --port-setting esp_at_version='\"1.7\"')")
     traffic.add_argument("--rate", type=float, metavar="MSG/S",
                          help="messages per second per link (default: as fast as possible)")
     traffic.add_argument("--window", type=int, metavar="N",
@@ -71,7 +73,7 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     output.add_argument("--json", metavar="FILE", help="write the report as JSON")
     output.add_argument("--plot", metavar="FILE.png",
                         help="plot throughput and latency over time (needs matplotlib: "
-                             "pip install 'at-bridge[plot]')")
+                             f"{INSTALL_EXTRA})")
     output.add_argument("--quiet", action="store_true", help="no progress bar")
     output.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
                         help="longest wait for any reply (default 10)")

@@ -13,6 +13,8 @@ from pathlib import Path
 import structlog
 import trustme
 
+from .errors import TlsSetupError
+
 log = structlog.get_logger("bridge.certs")
 
 
@@ -22,15 +24,23 @@ def local_server_certificate(state_dir: Path) -> tuple[Path, Path]:
     ca_file, cert_file, key_file = (directory / name for name in
                                     ("local-ca.pem", "server.pem", "server.key"))
     if not (ca_file.exists() and cert_file.exists() and key_file.exists()):
-        directory.mkdir(parents=True, exist_ok=True)
-        authority = trustme.CA(organization_name="at-bridge local CA")
-        issued = authority.issue_cert("localhost", "127.0.0.1", "::1", socket.gethostname())
-        authority.cert_pem.write_to_path(str(ca_file))
-        issued.private_key_pem.write_to_path(str(key_file))
-        os.chmod(key_file, 0o600)
-        cert_file.write_bytes(b"".join(blob.bytes() for blob in issued.cert_chain_pems))
+        try:
+            _make(directory, ca_file, cert_file, key_file)
+        except OSError as exc:
+            raise TlsSetupError(f"cannot make the local CA in {directory}: "
+                                f"{exc.strerror or exc}") from None
         log.warning("tls_local_ca_created", ca_file=str(ca_file),
                     note="peers must trust this CA to verify the servers")
     else:
         log.info("tls_local_ca", ca_file=str(ca_file))
     return cert_file, key_file
+
+
+def _make(directory: Path, ca_file: Path, cert_file: Path, key_file: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    authority = trustme.CA(organization_name="at-bridge local CA")
+    issued = authority.issue_cert("localhost", "127.0.0.1", "::1", socket.gethostname())
+    authority.cert_pem.write_to_path(str(ca_file))
+    issued.private_key_pem.write_to_path(str(key_file))
+    os.chmod(key_file, 0o600)
+    cert_file.write_bytes(b"".join(blob.bytes() for blob in issued.cert_chain_pems))

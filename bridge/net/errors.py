@@ -32,3 +32,19 @@ class ConnectError(LinkError):
 
 class SendError(LinkError):
     """The link could not take the bytes (closed, reset, unreachable)."""
+
+
+class TlsSetupError(LinkError):
+    """A certificate, key or CA file could not be used (or made)."""
+
+
+class CertificateFileError(TlsSetupError):
+    """The certificate (chain) file could not be loaded."""
+
+
+class KeyFileError(TlsSetupError):
+    """The private key could not be loaded or does not match the certificate."""
+
+
+class HandshakeError(LinkError):
+    """The handshake failed: verification, wrong key, wrong protocol, EOF."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.bindings.openssl.binding import Binding
 from OpenSSL import SSL
 
-from .errors import LinkError
+from .errors import CertificateFileError, KeyFileError, TlsSetupError
 from .psk import Psk
 
 _binding = Binding()
@@ -23,22 +23,6 @@ ffi, lib = _binding.ffi, _binding.lib
 
 DTLS1_2_VERSION = 0xFEFD  # T3: DTLS is capped at 1.2
 PSK_CIPHERS = b"PSK"  # every TLS 1.2 suite keyed by a PSK; TLS 1.3 uses the same callback
-
-
-class TlsSetupError(LinkError):
-    """A certificate, key or CA file could not be used."""
-
-
-class CertificateFileError(TlsSetupError):
-    """The certificate (chain) file could not be loaded."""
-
-
-class KeyFileError(TlsSetupError):
-    """The private key could not be loaded or does not match the certificate."""
-
-
-class HandshakeError(LinkError):
-    """The handshake failed: verification, wrong key, wrong protocol, EOF."""
 
 
 @dataclass(frozen=True)

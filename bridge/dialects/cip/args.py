@@ -73,7 +73,8 @@ def split_link_id(tokens: Sequence[str], *, multiple: bool,
 
 @dataclass(frozen=True)
 class Start:
-    """AT+CIPSTART, parsed (C4): a client, or a TCP server when ``listen``."""
+    """AT+CIPSTART, parsed (C4): a client, or a TCP, TLS or DTLS server when
+    ``listen``."""
 
     link_id: int
     kind: int
@@ -93,7 +94,7 @@ def parse_start(tokens: Sequence[str], *, multiple: bool) -> Start:
         raise bad("type, host and port are needed")
     kind, remote_host, remote_port = bind(rest[:3], link_type, host, port_number)
     extra = rest[3:]
-    if kind in (TCP, TLS):
+    if kind in (TCP, TLS) or (kind == DTLS and len(extra) == 3):  # DTLS servers: as TCP's
         if len(extra) not in (0, 1, 3):
             raise bad("TCP takes keepalive, or keepalive, localport and localip")
         (keepalive,) = bind(extra[:1], keepalive_seconds) if extra else (0,)

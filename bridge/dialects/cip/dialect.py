@@ -26,8 +26,7 @@ from ...at.commands import (
 )
 from ...at.framer import Framer, Packing, plus_escape
 from ...links.inbound import Address
-from ...links.link import Link, Proto
-from ...links.tcp import TcpServerLink
+from ...links.link import Link, Proto, ServerLink
 from ...links.udp import UdpLink
 from ...net.errors import LinkError
 from ...net.services import NetworkServices
@@ -206,8 +205,8 @@ class CipDialect(DialectBase):
     @staticmethod
     def _sendable(link: Link | None) -> Link | None:
         """The link that carries a send: a server link's current peer."""
-        if isinstance(link, TcpServerLink):
-            return next((peer for peer in link.seeds if not peer.closed), None)
+        if isinstance(link, ServerLink):
+            return link.peer
         return link
 
     async def on_payload(self, data: bytes) -> Outcome:
@@ -235,7 +234,7 @@ class CipDialect(DialectBase):
     async def passthrough(self) -> Outcome:
         link = self.links.get(0)
         if not self.passthrough_mode or self.multiple or link is None \
-                or isinstance(link, TcpServerLink):
+                or isinstance(link, ServerLink):
             raise bad("passthrough needs CIPMODE=1, CIPMUX=0 and a client link 0")
         return self.transparent.enter(link, replies.PROMPT)
 
@@ -264,7 +263,7 @@ class CipDialect(DialectBase):
         return Outcome(b"".join(lines) or replies.NO_LINKS)
 
     def _status_line(self, link: Link) -> bytes:
-        server = isinstance(link, TcpServerLink)
+        server = isinstance(link, ServerLink)
         peer = self._sendable(link)
         remote = (peer.remote if peer is not None else None) or ("0.0.0.0", 0)
         return replies.status_line(STATUS_TYPES[link.proto], remote, link.local[1], server)

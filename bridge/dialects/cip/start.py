@@ -1,21 +1,22 @@
 """AT+CIPSTART (NOTES C4-C6, C15, T1-T3): opening every kind of CIP link.
 
-TCP and TLS clients, UDP and DTLS links, and TCP or TLS server links that
-hold one peer at a time.
+TCP and TLS clients, UDP and DTLS links, and TCP, TLS or DTLS server links
+that hold one peer at a time.
 """
 
 from __future__ import annotations
 
 import errno
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
 
 import trio
 
 from ...at.commands import Outcome
-from ...links.dtls import connect_dtls
-from ...links.link import Link, Proto, Role
-from ...links.tcp import TcpLink, TcpServerLink, connect_tcp, listen_tcp
+from ...links.inbound import Address
+from ...links.link import Link, Proto, Role, ServerLink
+from ...links.tcp import TcpLink, connect_tcp, listen_tcp
 from ...links.tls import connect_tls
 from ...links.udp import open_udp
 from ...net.errors import BindError, LinkError
@@ -28,9 +29,13 @@ from . import replies
 from .args import DTLS, TLS, UDP, Start, bad
 from .psk import PskTable
 
+if TYPE_CHECKING:
+    from OpenSSL import SSL
+
 KEEPALIVE_INTERVAL, KEEPALIVE_COUNT = 1, 3  # C4
 
 Notice = Callable[[bytes, int], bytes]
+Server = TypeVar("Server", bound=ServerLink)
 
 
 class LinkOpener:
@@ -50,7 +55,9 @@ class LinkOpener:
         psk = self.psks.for_link(request.link_id)
         try:
             if request.listen:
-                assert request.local_ip is not None
+                if request.kind == DTLS:
+                    return await self._open_dtls_server(
+                        request, self.tls.server(psk=psk, datagram=True))
                 context = self.tls.server(psk=psk) if request.kind == TLS else None
                 return await self._open_server(request, context)
             with trio.fail_after(self.port.settings.connect_timeout):
@@ -76,6 +83,8 @@ class LinkOpener:
                                       local_port=request.local_port,
                                       peer=(request.host, request.port),
                                       inbound_capacity=capacity, resolver=resolver)
+            from ...links.dtls import connect_dtls  # pyOpenSSL: with the first DTLS link
+
             context = self.tls.client(request.host, psk=psk, datagram=True)
             return await connect_dtls(request.host, request.port, context, bind_host=bind_host,
                                       local_port=request.local_port,
@@ -93,49 +102,57 @@ class LinkOpener:
 
     # -- server links (C6) ---------------------------------------------------------------
 
-    async def _open_server(self, request: Start, context: object | None) -> Outcome:
+    async def _listen(self, request: Start, listen: Callable[[str], Awaitable[Server]]) -> Server:
         """Listen on localip if it is ours, else on the configured address."""
         assert request.local_ip is not None
-        proto = Proto.TCP if context is None else Proto.SSL
         try:
-            server = await listen_tcp(request.local_ip, request.local_port, proto=proto)
+            return await listen(request.local_ip)
         except BindError as exc:
             fallback = self.port.settings.bind_address
             if exc.errno != errno.EADDRNOTAVAIL or fallback == request.local_ip:
                 raise
             self.port.log.warning("server_address_not_ours", localip=request.local_ip,
                                   listening_on=fallback)
-            server = await listen_tcp(fallback, request.local_port, proto=proto)
+            return await listen(fallback)
 
-        async def accept(stream: trio.SocketStream) -> None:
-            if self.admission.choose(self.links, server) is None:
-                return self._refuse(server, stream)
-            if context is None:
-                await self._admit(server, TcpLink(stream, stream, role=Role.SEED,
-                                                  inbound_capacity=self.port.settings.link_buffer))
-            else:
-                assert server.pending is not None
-                server.pending.start_soon(self._tls_peer, server, stream, context)
+    async def _open_server(self, request: Start, context: object | None) -> Outcome:
+        proto = Proto.TCP if context is None else Proto.SSL
+        server = await self._listen(
+            request, lambda host: listen_tcp(host, request.local_port, proto=proto))
 
-        server.on_accept = accept
+        def free() -> bool:
+            return self.admission.choose(self.links, server) is not None
+
+        async def admit(peer: TcpLink) -> None:
+            if not free():  # another peer's handshake finished first
+                peer.close()
+                return
+            await self._admit(server, peer)
+
+        server.on_accept = self.tls.acceptor(server, context, admit, wanted=free)
         self.links.add(server, request.link_id)
         return Outcome(replies.OK)
 
-    def _refuse(self, server: TcpServerLink, stream: trio.SocketStream) -> None:
-        self.port.log.info("peer_refused", con_id=server.con_id, reason="link busy")
-        stream.socket.close()
+    async def _open_dtls_server(self, request: Start, context: SSL.Context) -> Outcome:
+        """The link admits a peer once its handshake completes and turns the
+        others away itself (ServerId's rule, kept before the handshake); the
+        peer is announced as a TCP server's is."""
+        from ...links.dtls import listen_dtls  # pyOpenSSL: with the first DTLS link
 
-    async def _tls_peer(self, server: TcpServerLink, stream: trio.SocketStream,
-                        context: object) -> None:
-        peer = await self.tls.accept_peer(server, stream, context)  # type: ignore[arg-type]
-        if peer is None:
-            return
-        if self.admission.choose(self.links, server) is None:
-            peer.close()
-            return
-        await self._admit(server, peer)
+        settings = self.port.settings
+        server = await self._listen(request, lambda host: listen_dtls(
+            host, request.local_port, context, handshake_timeout=settings.tls_handshake_timeout,
+            idle_timeout=settings.dtls_idle_timeout, inbound_capacity=settings.link_buffer))
 
-    async def _admit(self, server: TcpServerLink, peer: TcpLink) -> None:
+        def refused(address: Address, why: str) -> None:
+            self.port.log.info("peer_refused", con_id=server.con_id, remote=address, reason=why)
+
+        server.on_accept = lambda peer: self._admit(server, peer)
+        server.on_refuse = refused
+        self.links.add(server, request.link_id)
+        return Outcome(replies.OK)
+
+    async def _admit(self, server: ServerLink, peer: Link) -> None:
         peer.con_id = server.con_id
         server.seeds = [peer]
         async with self.port.output.frame_slot():

@@ -17,6 +17,7 @@ from ...at.args import ArgError, host, int_in, ip_address, port_number, unquote
 LINK_IDS = range(5)  # E15: ids 0-4 with CIPMUX=1
 ALL_LINKS = 5  # E19
 KINDS = ("TCP", "UDP", "SSL")
+UDP_LISTENER = "0.0.0.0"  # E16: a UDP link whose first sender becomes its peer
 
 T = TypeVar("T")
 D = TypeVar("D")
@@ -92,7 +93,9 @@ def parse_start(tokens: Sequence[str], *, multiple: bool, has_id: bool = True) -
         raise bad("type, host and port are needed")
     link_kind = parse(kind, rest[0])
     remote_host = parse(host, rest[1])
-    remote_port = parse(port_number, rest[2])
+    listener = link_kind == "UDP" and remote_host == UDP_LISTENER
+    # E16: hosts open a UDP listener as `"0.0.0.0",0,<local port>`
+    remote_port = parse(int_in(0, 65535) if listener else port_number, rest[2])
     extra = rest[3:]
     if link_kind == "UDP":
         if len(extra) > 3:

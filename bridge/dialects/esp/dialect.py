@@ -13,6 +13,8 @@ import socket
 import struct
 import time
 from collections.abc import Sequence
+from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import trio
@@ -26,6 +28,7 @@ from ...at.commands import (
     Form,
     Outcome,
     Refused,
+    Row,
     Setting,
     row,
 )
@@ -36,7 +39,7 @@ from ...links.tcp import TcpLink, TcpServerLink, connect_tcp, listen_tcp
 from ...links.tls import connect_tls
 from ...links.udp import UdpLink, open_udp
 from ...net.clock import SntpSettings
-from ...net.errors import LinkError
+from ...net.errors import LinkError, ResolveError
 from ...net.services import NetworkServices, PingFailed
 from ...uart.line import LineSettings
 from ..api import PortServices
@@ -48,6 +51,7 @@ from . import replies
 from .args import (
     ALL_LINKS,
     LINK_IDS,
+    UDP_LISTENER,
     Send,
     Server,
     Start,
@@ -69,6 +73,9 @@ PACKET = Packing(size=1460, quiet=0.020)  # E23, as CIP's passthrough
 KEEPALIVE_INTERVAL, KEEPALIVE_COUNT = 1, 3  # E16, as CIP's
 BUILD_DATE = "Nov 30 2026 00:00:00"
 SERVER_PORT = 333  # E27
+DHCP_BOTH = 3  # E13: AT+CWDHCP's state at boot: station and SoftAP DHCP on
+COUNTRY = (0, "CN", 1, 13)  # E13: AT+CWCOUNTRY's policy, code, first channel, channels
+SOFTAP_ADDRESSES = ("192.168.4.1", "192.168.4.1", "255.255.255.0")  # E8: ip, gateway, netmask
 MAX_DATAGRAM = 65535
 STATUS_KINDS = {Proto.TCP: "TCP", Proto.UDP: "UDP", Proto.SSL: "SSL"}
 
@@ -96,11 +103,10 @@ class EspDialect(DialectBase):
         self.admission = LowestFreeId()
         self.server: TcpServerLink | None = None
         self.server_config: Server | None = None
-        self.uart = LineSettings(settings.baudrate, flow=int(settings.flow_control == "rtscts"))
+        self.uart = self._configured_line()
         self._greeting: trio.CancelScope | None = None
         self._pending_send: tuple[Link | None, Address | None, int] | None = None
         self._closing: list[Link] = []  # links a station change closes with its reply
-        self._dns_enabled = False
         self._defaults()
 
     def _defaults(self) -> None:
@@ -119,6 +125,8 @@ class EspDialect(DialectBase):
         self.sni: dict[int, str] = {}  # AT+CIPSSLCSNI
         self.alpn: dict[int, tuple[str, ...]] = {}  # AT+CIPSSLCALPN
         self.settings.clear()
+        self.services.resolver.servers = ()  # AT+CIPDNS=0: the system resolver
+        self._dns_enabled = False
         self.station.mode, self.station.joined = 1, None
         self.station.ever_joined = self.station.quit = self.station.had_link = False
 
@@ -126,6 +134,10 @@ class EspDialect(DialectBase):
 
     async def on_open(self) -> None:
         self._restore()
+        line = self._boot_line()
+        if line != self.uart:
+            self.uart = line
+            await self._switch_line(line)
         self._greet()
 
     def _greet(self) -> None:
@@ -142,7 +154,8 @@ class EspDialect(DialectBase):
             stored = self._stored_network()
             network = stored or (self.station.boot_network()
                                  if self.port.settings.boot_joined else None)
-            if network is not None and self.station.join(*network) is None:
+            if network is not None and self.station.enabled \
+                    and self.station.join(*network) is None:
                 joined = replies.CONNECTED + replies.GOT_IP
             async with self.port.output.frame_slot():
                 await self.port.output.send(replies.READY + joined)
@@ -158,8 +171,9 @@ class EspDialect(DialectBase):
         try:
             self.station.mode = int(stored.get("cwmode", 1))
             dns = stored.get("dns")
-            if dns is not None:
-                self.services.use_dns(True, tuple(dns)) if dns else self._system_dns()
+            if dns is not None:  # [] is AT+CIPDNS=1 with no server: the system resolver
+                self.services.resolver.servers = tuple(dns)
+                self._dns_enabled = True
             sntp = stored.get("sntp")
             self.services.clock.reset(self.port.start_task,
                                       SntpSettings(bool(sntp[0]), int(sntp[1]), tuple(sntp[2]))
@@ -170,9 +184,6 @@ class EspDialect(DialectBase):
                     self.settings[name] = tuple(values)
         except (TypeError, ValueError, KeyError) as exc:
             self.port.log.warning("stored_settings_ignored", why=repr(exc))
-
-    def _system_dns(self) -> None:
-        self.services.resolver.servers = ()
 
     async def _persist(self, **values: Any) -> None:
         """E30: with AT+SYSSTORE=1 a setter's value is saved for the port."""
@@ -187,7 +198,15 @@ class EspDialect(DialectBase):
         self._defaults()
         self._restore()
         self.port.log.info("reset")
-        return Outcome(replies.OK, commit=self._greet)
+        line = self._boot_line()
+        switch, self.uart = line != self.uart, line
+
+        async def restart() -> None:
+            if switch:  # E29: back to AT+UART_DEF's line, after the OK
+                await self._switch_line(line)
+            self._greet()  # E7: the pause counts from the OK
+
+        return Outcome(replies.OK, after=restart)
 
     async def restore(self) -> Outcome:
         """E30: AT+RESTORE clears what is stored, then resets."""
@@ -197,7 +216,7 @@ class EspDialect(DialectBase):
     async def deep_sleep(self, milliseconds: int) -> Outcome:
         """E31: AT+GSLP answers its time, then resets as E7."""
         outcome = await self.reset()
-        return Outcome(b"%d\r\n" % milliseconds + outcome.reply, commit=outcome.commit)
+        return Outcome(b"%d\r\n" % milliseconds + outcome.reply, after=outcome.after)
 
     # -- lines, echo, busy, errors (E3-E6) --------------------------------------------
 
@@ -223,9 +242,13 @@ class EspDialect(DialectBase):
         return replies.value(setting.name, setting.text(self.setting(setting.name))) + replies.OK
 
     async def setting_changed(self, setting: Setting) -> None:
-        if setting.persisted and self.sysstore:
+        if setting.persisted:
+            await self._persist_setting(setting.name)
+
+    async def _persist_setting(self, name: str) -> None:
+        if self.sysstore:
             stored = self.port.store.load()
-            saved = {**stored.get("settings", {}), setting.name: list(self.settings[setting.name])}
+            saved = {**stored.get("settings", {}), name: list(self.settings[name])}
             await self.port.store.asave({**stored, "settings": saved})
 
     async def attention(self) -> Outcome:
@@ -260,17 +283,19 @@ class EspDialect(DialectBase):
 
     # -- the virtual station (E8-E14) ---------------------------------------------------
 
-    async def set_mode(self, mode: int, autoconnect: int | None = None) -> Outcome:
+    async def set_mode(self, mode: int, autoconnect: int | None = None, *,
+                       called_as: str = "CWMODE") -> Outcome:
         """E8: modes 0 and 2 drop the station."""
         reply = b""
         if mode in (0, 2) and self.station.joined is not None:
             reply = self._disconnect_station()
         self.station.mode = mode
-        await self._persist(cwmode=mode)
+        if saves(called_as):
+            await self._persist(cwmode=mode)
         return Outcome(reply + replies.OK, commit=self._close_for_station)
 
-    async def query_mode(self) -> Outcome:
-        return Outcome(replies.value("CWMODE", str(self.station.mode)) + replies.OK)
+    async def query_mode(self, *, called_as: str = "CWMODE") -> Outcome:
+        return Outcome(replies.value(called_as, str(self.station.mode)) + replies.OK)
 
     def _disconnect_station(self) -> bytes:
         """CLOSED notices for every link, then WIFI DISCONNECT (E9, E10);
@@ -285,8 +310,11 @@ class EspDialect(DialectBase):
             self.links.close(link)
         self._closing = []
 
-    async def join(self, ssid: str, password: str, *rest: Any) -> Outcome:
+    async def join(self, ssid: str, password: str, *rest: Any,
+                   called_as: str = "CWJAP") -> Outcome:
         """E9: join any SSID (or a configured one), WIFI CONNECTED, WIFI GOT IP, OK."""
+        if not self.station.enabled:
+            raise bad("AT+CWJAP needs station mode (AT+CWMODE=1 or 3)")
         reply = b""
         if self.station.joined is not None:
             reply = self._disconnect_station()
@@ -296,20 +324,21 @@ class EspDialect(DialectBase):
             return Outcome(reply + b"+CWJAP:%d\r\n" % failure.value + self.profile.join_failure,
                            commit=self._close_for_station)
         self.port.log.info("joined", ssid=ssid)
-        await self._persist(network=[ssid, password])
+        if saves(called_as):
+            await self._persist(network=[ssid, password])
         return Outcome(reply + replies.CONNECTED + replies.GOT_IP + replies.OK,
                        commit=self._close_for_station)
 
-    async def query_join(self) -> Outcome:
-        """E10."""
+    async def query_join(self, *, called_as: str = "CWJAP") -> Outcome:
+        """E10: 1.7 answers `+CWJAP_CUR:` to both AT+CWJAP_CUR? and AT+CWJAP_DEF?."""
         network = self.station.joined
         if network is None:
             return Outcome(replies.NO_AP + replies.OK)
         fields = [replies.quoted(network.ssid), b'"%s"' % (network.bssid or "").encode(),
                   b"%d" % network.channel, b"%d" % network.rssi]
         fields += [b"0"] * (self.profile.cwjap_fields - 4)
-        name = "CWJAP"
-        return Outcome(b"+%s:%s\r\n" % (name.encode(), b",".join(fields)) + replies.OK)
+        name = b"CWJAP" if called_as == "CWJAP" else b"CWJAP_CUR"
+        return Outcome(b"+%s:%s\r\n" % (name, b",".join(fields)) + replies.OK)
 
     async def query_state(self) -> Outcome:
         """E10: 0 never joined, 2 got an address, 4 disconnected."""
@@ -324,21 +353,24 @@ class EspDialect(DialectBase):
         self.port.log.info("quit")
         return Outcome(self._disconnect_station() + replies.OK, commit=self._close_for_station)
 
-    async def scan(self, *filters: Any) -> Outcome:
+    async def scan(self, ssid: str | None = None, mac: str | None = None,
+                   channel: int | None = None, *scan_times: int) -> Outcome:
         """E14: the configured networks and the joined one, strongest first,
-        fields per AT+CWLAPOPT's mask; ``AT+CWLAP="<ssid>"[,"<mac>"][,<channel>]``
-        filters them."""
-        ssid, mac, channel = (list(filters) + [None, None, None])[:3]
-        mask = self.setting("CWLAPOPT")[1]
+        fields per AT+CWLAPOPT's mask, none weaker than its RSSI filter or
+        of an ecn its authmode mask leaves out;
+        ``AT+CWLAP=[<ssid>][,<mac>][,<channel>][,<scan type>,<min>,<max>]``
+        filters them (the scan times mean nothing here)."""
+        _, mask, weakest, authmodes = self.setting("CWLAPOPT")
         lines = []
         for network in self.station.scan():
-            if (ssid and network.ssid != ssid) or (mac and network.bssid != mac) \
-                    or (channel and network.channel != channel):
+            ecn = 3 if network.password else 0  # WPA2_PSK or OPEN
+            if (ssid and network.ssid != ssid) or (channel and network.channel != channel) \
+                    or (mac and network.bssid != mac.lower()) or network.rssi < weakest \
+                    or not authmodes >> ecn & 1:
                 continue
-            fields = [b"%d" % (3 if network.password else 0), replies.quoted(network.ssid),
+            fields = [b"%d" % ecn, replies.quoted(network.ssid),
                       b"%d" % network.rssi, b'"%s"' % (network.bssid or "").encode(),
                       b"%d" % network.channel, b"-1", b"-1", b"4", b"4", b"7", b"0"]
-            fields = fields[:self.profile.cwlap_fields]
             shown = [field for bit, field in enumerate(fields) if mask >> bit & 1]
             lines.append(b"+CWLAP:(%s)\r\n" % b",".join(shown))
         return Outcome(b"".join(lines) + replies.OK)
@@ -349,21 +381,68 @@ class EspDialect(DialectBase):
         return Outcome(b'+CIFSR:STAIP,"%s"\r\n+CIFSR:STAMAC,"%s"\r\n' % (
             station.address.encode(), station.mac.encode()) + replies.OK)
 
-    async def query_station(self) -> Outcome:
+    async def query_station(self, *, called_as: str = "CIPSTA") -> Outcome:
         """E12: AT+CIPSTA? (1.7 also AT+CIPSTA_CUR?: +CIPSTA_CUR:)."""
         station = self.station.addresses()
-        name = b"CIPSTA"
-        return Outcome(b"".join(b'+%s:%s:"%s"\r\n' % (name, key, value.encode()) for key, value in (
-            (b"ip", station.address), (b"gateway", station.gateway),
-            (b"netmask", station.netmask))) + replies.OK)
+        return Outcome(replies.addresses(called_as.encode(), station.address, station.gateway,
+                                         station.netmask) + replies.OK)
 
-    async def query_mac(self) -> Outcome:
-        name = b"CIPSTAMAC"
-        return Outcome(b'+%s:"%s"\r\n' % (name, self.station.mac().encode()) + replies.OK)
+    async def query_mac(self, *, called_as: str = "CIPSTAMAC") -> Outcome:
+        return Outcome(b'+%s:"%s"\r\n' % (called_as.encode(), self.station.mac().encode())
+                       + replies.OK)
 
-    async def store_only(self, *values: Any) -> Outcome:
+    async def set_softap_addresses(self, *addresses: str) -> Outcome:
+        """E8: stored and shown, nothing more."""
+        self.settings["CIPAP"] = addresses
+        await self._persist_setting("CIPAP")
+        return Outcome(replies.OK)
+
+    async def query_softap_addresses(self) -> Outcome:
+        """E8: in CIPSTA?'s form."""
+        return Outcome(replies.addresses(b"CIPAP", *self.settings.get("CIPAP", SOFTAP_ADDRESSES))
+                       + replies.OK)
+
+    async def set_dhcp(self, operate: int, mode: int, *, called_as: str = "CWDHCP") -> Outcome:
+        """E13: <operate> turns the <mode> bits (0 station, 1 SoftAP) on or off."""
+        state = self._dhcp_state()
+        self.settings["CWDHCP"] = ((state | mode) if operate else (state & ~mode),)
+        if saves(called_as):
+            await self._persist_setting("CWDHCP")
+        return Outcome(replies.OK)
+
+    async def query_dhcp(self, *, called_as: str = "CWDHCP") -> Outcome:
+        return Outcome(replies.value(called_as, str(self._dhcp_state())) + replies.OK)
+
+    def _dhcp_state(self) -> int:
+        return int(self.settings.get("CWDHCP", (DHCP_BOTH,))[0])
+
+    async def store_only(self, *values: Any, called_as: str = "") -> Outcome:
         """E13: a setter that must not change the board's networking."""
         return Outcome(replies.OK)
+
+    async def set_sysmsg(self, value: int, *, called_as: str = "SYSMSG") -> Outcome:
+        """E31: stored and shown; 1.7's AT+SYSMSG_DEF saves it too."""
+        self.settings["SYSMSG"] = (value,)
+        if called_as.endswith("_DEF"):
+            await self._persist_setting("SYSMSG")
+        return Outcome(replies.OK)
+
+    async def query_sysmsg(self, *, called_as: str = "SYSMSG") -> Outcome:
+        return Outcome(replies.value(called_as, str(self.settings.get("SYSMSG", (0,))[0]))
+                       + replies.OK)
+
+    async def set_country(self, *values: Any, called_as: str = "CWCOUNTRY") -> Outcome:
+        """E13: stored and shown; 1.7's AT+CWCOUNTRY_DEF saves it too (Mbed's
+        driver sets _DEF and _CUR at start)."""
+        self.settings["CWCOUNTRY"] = values
+        if called_as.endswith("_DEF"):
+            await self._persist_setting("CWCOUNTRY")
+        return Outcome(replies.OK)
+
+    async def query_country(self, *, called_as: str = "CWCOUNTRY") -> Outcome:
+        policy, code, first, count = self.settings.get("CWCOUNTRY", COUNTRY)
+        return Outcome(replies.value(called_as, f'{policy},"{code}",{first},{count}')
+                       + replies.OK)
 
     # -- links (E15-E20) ---------------------------------------------------------------
 
@@ -385,8 +464,7 @@ class EspDialect(DialectBase):
     async def start(self, request: Start) -> Outcome:
         """E16: CONNECT then OK; failures ERROR then CLOSED, both in the reply."""
         if self.station.joined is None:
-            return Outcome((b"no ip\r\n" if not self.profile.quoted_addresses else b"")
-                           + replies.ERROR)
+            return Outcome(self.profile.no_ip + replies.ERROR)
         if self.links.get(request.link_id) is not None:
             return Outcome(replies.ALREADY + replies.ERROR)
         notice_closed = self.notice(b"CLOSED", request.link_id)
@@ -396,8 +474,7 @@ class EspDialect(DialectBase):
         except (trio.TooSlowError, LinkError) as exc:
             self.port.log.warning("connect_failed", host=request.host, remote_port=request.port,
                                   kind=request.kind, why=str(exc) or "timeout")
-            dns_fail = (b"DNS Fail\r\n" if not self.profile.quoted_addresses
-                        and _is_name(request.host) and "resolv" in str(exc) else b"")
+            dns_fail = self.profile.dns_fail if isinstance(exc, ResolveError) else b""
             return Outcome(dns_fail + replies.ERROR + notice_closed)
         self.links.add(link, request.link_id)
         self.station.had_link = True
@@ -419,7 +496,7 @@ class EspDialect(DialectBase):
         resolver = self.services.resolver.resolve
         capacity = settings.link_buffer
         if request.kind == "UDP":
-            listener = request.host == "0.0.0.0"
+            listener = request.host == UDP_LISTENER
             return await open_udp(role=Role.CLIENT,
                                   bind_host=request.local_ip or settings.bind_address,
                                   local_port=request.local_port,
@@ -473,8 +550,7 @@ class EspDialect(DialectBase):
         """E19: CLOSED notices then OK; id 5 closes every link."""
         link = self.links.get(number)
         if link is None and number != ALL_LINKS:
-            unlink = b"UNLINK\r\n" if self.multiple and not self.profile.quoted_addresses else b""
-            return Outcome(unlink + replies.ERROR)
+            return Outcome((self.profile.unlink if self.multiple else b"") + replies.ERROR)
         closing = [link] if link is not None else list(self.links)
         for each in closing:
             if self.close_modes.get(each.con_id) and isinstance(each, TcpLink):
@@ -571,7 +647,8 @@ class EspDialect(DialectBase):
         return Outcome(replies.OK)
 
     async def query_dinfo(self) -> Outcome:
-        return Outcome(replies.value("CIPDINFO", str(int(self.dinfo))) + replies.OK)
+        """As the firmware answers it: ``+CIPDINFO:true`` / ``false``."""
+        return Outcome(replies.value("CIPDINFO", "true" if self.dinfo else "false") + replies.OK)
 
     # -- sending (E21-E23) ----------------------------------------------------------------
 
@@ -624,7 +701,7 @@ class EspDialect(DialectBase):
         link = self.links.get(0)
         if not self.passthrough_mode or self.multiple or link is None:
             raise bad("passthrough needs CIPMODE=1, CIPMUX=0 and a link")
-        return self.transparent.enter(link, self.profile.prompt)
+        return self.transparent.enter(link, replies.PASSTHROUGH_PROMPT)
 
     def on_escape(self) -> Outcome:
         return self.transparent.leave(b"")  # E23: `+++` prints nothing
@@ -634,14 +711,14 @@ class EspDialect(DialectBase):
     async def set_server(self, request: Server) -> Outcome:
         if not request.enable:
             if self.server is None:
-                return Outcome((b"no change\r\n" if not self.profile.quoted_addresses else b"")
-                               + replies.OK)
-            self._stop_server(close_peers=request.close_all)
-            return Outcome(replies.OK)
+                return Outcome(self.profile.no_change + replies.OK)
+            closed = self._stop_server(close_peers=request.close_all)
+            return Outcome(b"".join(self.notice(b"CLOSED", peer.con_id) for peer in closed)
+                           + replies.OK)
         if not self.multiple or self.server is not None:
             raise bad("a server needs CIPMUX=1, and there is one")
-        context = self.tls.server() if request.ssl else None
         try:
+            context = self.tls.server() if request.ssl else None
             server = await listen_tcp(self.port.settings.bind_address, request.port,
                                       proto=Proto.SSL if request.ssl else Proto.TCP)
         except LinkError as exc:
@@ -654,15 +731,19 @@ class EspDialect(DialectBase):
         self.port.log.info("server_listening", local_port=request.port, ssl=request.ssl)
         return Outcome(replies.OK)
 
-    def _stop_server(self, *, close_peers: bool) -> None:
+    def _stop_server(self, *, close_peers: bool) -> list[Link]:
+        """Stop listening; with ``close_peers`` close the open peers too and
+        return them in id order (AT+CIPSERVER=0,1 tells each one's CLOSED)."""
         server, self.server, self.server_config = self.server, None, None
         if server is None:
-            return
-        if close_peers:
-            for peer in server.seeds:
-                self.links.close(peer)
+            return []
+        closed = sorted((peer for peer in server.seeds if not peer.closed),
+                        key=lambda peer: peer.con_id) if close_peers else []
+        for peer in closed:
+            self.links.close(peer)
         server.seeds = []
         server.close()
+        return closed
 
     async def query_server(self) -> Outcome:
         config = self.server_config
@@ -774,35 +855,40 @@ class EspDialect(DialectBase):
     async def domain(self, name: str, *network: Any) -> Outcome:
         address = await self.services.lookup(name)
         if address is None:
-            return Outcome((b"DNS Fail\r\n" if not self.profile.quoted_addresses else b"")
-                           + replies.ERROR)
+            return Outcome(self.profile.dns_fail + replies.ERROR)
         shown = b'"%s"' % address.encode() if self.profile.quoted_addresses \
             else address.encode()
         return Outcome(b"+CIPDOMAIN:%s\r\n" % shown + replies.OK)
 
     async def ping(self, host: str) -> Outcome:
-        two = self.profile.quoted_addresses
         try:
             milliseconds = await self.services.ping(host)
         except PingFailed:
             milliseconds = None
         if milliseconds is None:
-            return Outcome((b"+PING:TIMEOUT\r\n" if two else b"+timeout\r\n") + replies.ERROR)
-        return Outcome((b"+PING:%d\r\n" if two else b"+%d\r\n") % milliseconds + replies.OK)
+            return Outcome(self.profile.ping_timeout + replies.ERROR)
+        return Outcome(self.profile.ping_time % milliseconds + replies.OK)
 
-    async def set_dns(self, enable: int, *servers: str) -> Outcome:
+    async def set_dns(self, enable: int, *servers: str, called_as: str = "CIPDNS") -> Outcome:
         """E13: CIPDNS=1 with no server: the system resolver."""
-        if servers and not enable:
+        if any(servers) and not enable:  # omitted servers are ""
             raise bad("servers are for CIPDNS=1")
         self.services.resolver.servers = tuple(s for s in servers if s) if enable else ()
         self._dns_enabled = bool(enable)
-        await self._persist(dns=list(self.services.resolver.servers) if enable else None)
+        if saves(called_as):
+            await self._persist(dns=list(self.services.resolver.servers) if enable else None)
         return Outcome(replies.OK)
 
-    async def query_dns(self) -> Outcome:
-        servers = b"".join(b',"%s"' % server.encode() for server in self.services.resolver.servers)
-        enabled = self._dns_enabled or bool(self.services.resolver.servers)
-        return Outcome(b"+CIPDNS:%d%s\r\n" % (enabled, servers) + replies.OK)
+    async def query_dns(self, *, called_as: str = "CIPDNS") -> Outcome:
+        """E13: `+CIPDNS:<enable>[,"<server>"...]` (1.7: `+CIPDNS_CUR:<server>` a line
+        each, none for the system resolver)."""
+        servers = self.services.resolver.servers
+        if self.profile.dns_servers_a_line:
+            return Outcome(b"".join(replies.value(called_as, server) for server in servers)
+                           + replies.OK)
+        listed = b"".join(b',"%s"' % server.encode() for server in servers)
+        enabled = self._dns_enabled or bool(servers)
+        return Outcome(b"+%s:%d%s\r\n" % (called_as.encode(), enabled, listed) + replies.OK)
 
     async def set_sntp(self, enable: int, timezone: int, *servers: str) -> Outcome:
         names = tuple(server for server in servers if server)
@@ -832,18 +918,31 @@ class EspDialect(DialectBase):
 
     async def set_uart(self, line: LineSettings, *, persist: bool) -> Outcome:
         """OK at the old settings, then a serial device really switches."""
-
-        async def switch() -> None:
-            applied = await self.port.switch_uart(line)
-            self.port.log.info("uart_switched" if applied else "uart_recorded",
-                               baudrate=line.baudrate, bits=line.bytesize,
-                               stopbits=line.stopbits, parity=line.parity, flow=line.flow)
-
         self.uart = line
-        if persist:
-            stored = self.port.store.load()
-            await self.port.store.asave({**stored, "uart": list(_line_values(line))})
-        return Outcome(replies.OK, after=switch)
+        if persist:  # whatever AT+SYSSTORE says: the firmware always saves UART_DEF
+            await self.port.store.asave({**self.port.store.load(),
+                                         "uart": list(_line_values(line))})
+        return Outcome(replies.OK, after=partial(self._switch_line, line))
+
+    async def _switch_line(self, line: LineSettings) -> None:
+        applied = await self.port.switch_uart(line)
+        self.port.log.info("uart_switched" if applied else "uart_recorded",
+                           baudrate=line.baudrate, bits=line.bytesize,
+                           stopbits=line.stopbits, parity=line.parity, flow=line.flow)
+
+    def _configured_line(self) -> LineSettings:
+        settings = self.port.settings
+        return LineSettings(settings.baudrate, flow=int(settings.flow_control == "rtscts"))
+
+    def _boot_line(self) -> LineSettings:
+        """E29/E30: the line a boot or reset comes up with: AT+UART_DEF's,
+        else the port's configuration."""
+        stored = self.port.store.load().get("uart")
+        try:
+            return LineSettings(*stored) if stored else self._configured_line()
+        except TypeError:
+            self.port.log.warning("stored_settings_ignored", why=f"uart {stored!r}")
+            return self._configured_line()
 
     async def set_uart_current(self, *values: int) -> Outcome:
         return await self.set_uart(LineSettings(*values), persist=False)
@@ -856,10 +955,8 @@ class EspDialect(DialectBase):
             str(value) for value in _line_values(self.uart))) + replies.OK)
 
     async def query_uart_default(self) -> Outcome:
-        stored = self.port.store.load().get("uart")
-        line = LineSettings(*stored) if stored else LineSettings(self.port.settings.baudrate)
         return Outcome(replies.value("UART_DEF", ",".join(
-            str(value) for value in _line_values(line))) + replies.OK)
+            str(value) for value in _line_values(self._boot_line()))) + replies.OK)
 
     async def set_tcp_options(self, number: int, *values: int) -> Outcome:
         """E31: stored per link; nodelay and keepalive apply to TCP links."""
@@ -877,10 +974,6 @@ class EspDialect(DialectBase):
 
 
 # -- helpers ------------------------------------------------------------------------------------
-
-
-def _is_name(host: str) -> bool:
-    return not host.replace(".", "").isdigit() and ":" not in host
 
 
 def _fields_after_id(request: Start) -> tuple[Any, ...]:
@@ -904,6 +997,11 @@ def _abort_on_close(link: TcpLink) -> None:
 def _line_values(line: LineSettings) -> tuple[int, int, int, int, int]:
     return line.baudrate, line.bytesize, line.stopbits, line.parity, line.flow
 
+
+def saves(called_as: str) -> bool:
+    """1.7: a `_CUR` name changes only what is current; `_DEF` and the plain
+    name save it too (as AT+SYSSTORE=1 does, E30)."""
+    return not called_as.endswith("_CUR")
 
 
 # -- arguments -------------------------------------------------------------------------------
@@ -944,7 +1042,8 @@ def close_arguments(tokens: Sequence[str], dialect: Any) -> tuple[int]:
 
 
 def recv_data_arguments(tokens: Sequence[str], dialect: Any) -> tuple[int, int]:
-    return parse_id_and(tokens, multiple=dialect.multiple, parser=int_in(1, 1 << 20))
+    """E25: ``[<id>,]<max>``, max up to 0x7fffffff as the firmware takes it."""
+    return parse_id_and(tokens, multiple=dialect.multiple, parser=int_in(1, 0x7FFFFFFF))
 
 
 def id_and_switch(tokens: Sequence[str], dialect: Any) -> tuple[int, int]:
@@ -1011,20 +1110,27 @@ ROWS = [
     # the virtual station (E8-E14)
     row("CWMODE", set=Action(D.set_mode, esp(number(0, 3), optional=(number(0, 1),))),
         query=Action(D.query_mode)),
-    row("CWJAP", set=Action(D.join, esp(text(), text(), optional=(
+    row("CWJAP", set=Action(D.join, slow=True, arguments=esp(text(), text(), optional=(
         text(), number(0, 1), number(0, 7200), number(1, 100), number(0, 1),
         number(3, 600), number(0, 3)))), query=Action(D.query_join)),
     row("CWQAP", execute=Action(D.quit)),
     row("CWLAP", execute=Action(D.scan), set=Action(D.scan, esp(optional=(
-        any_text(), any_text(), number(0, 14))))),
+        any_text(), any_text(), number(0, 14), number(0, 1), number(0, 1500),
+        number(0, 1500))))),
     row("CIFSR", execute=Action(D.addresses)),
     row("CIPSTA", query=Action(D.query_station),
         set=Action(D.store_only, esp(text(), optional=(text(), text())))),
     row("CIPSTAMAC", query=Action(D.query_mac), set=Action(D.store_only, esp(text()))),
+    # SoftAP (E8): stored and shown; no station ever joins the virtual SoftAP
+    row("CIPAP", query=Action(D.query_softap_addresses), set=Action(D.set_softap_addresses, esp(
+        text(), optional=(text(SOFTAP_ADDRESSES[1]), text(SOFTAP_ADDRESSES[2]))))),
+    row("CWLIF", execute=Action(D.attention)),
+    row("CWDHCP", set=Action(D.set_dhcp, esp(number(0, 1), number(0, 3))),
+        query=Action(D.query_dhcp)),
     # links (E15-E20)
     row("CIPMUX", set=Action(D.set_mux, esp(Param(switch))), query=Action(D.query_mux)),
-    row("CIPSTART", set=Action(D.start, start_arguments)),
-    row("CIPSTARTEX", set=Action(D.start_any, start_any_arguments)),
+    row("CIPSTART", set=Action(D.start, start_arguments, slow=True)),
+    row("CIPSTARTEX", set=Action(D.start_any, start_any_arguments, slow=True)),
     row("CIPSTATUS", execute=Action(D.status)),
     row("CIPCLOSE", execute=Action(D.close, close_arguments),
         set=Action(D.close, close_arguments)),
@@ -1057,8 +1163,9 @@ ROWS = [
         query=Action(D.query_sni)),
     row("CIPSSLCALPN", set=Action(D.set_alpn, alpn_arguments), query=Action(D.query_alpn)),
     # services (E13, E28, E29)
-    row("CIPDOMAIN", set=Action(D.domain, esp(any_text(), optional=(number(1, 3),)))),
-    row("PING", set=Action(D.ping, esp(any_text()))),
+    row("CIPDOMAIN", set=Action(D.domain, esp(any_text(), optional=(number(1, 3),)),
+                                slow=True)),
+    row("PING", set=Action(D.ping, esp(any_text()), slow=True)),
     row("CIPDNS", set=Action(D.set_dns, esp(Param(switch), optional=(
         any_text(""), any_text(""), any_text("")))), query=Action(D.query_dns)),
     row("CIPSNTPCFG", set=Action(D.set_sntp, esp(Param(switch), number(-12, 14), optional=(
@@ -1072,6 +1179,10 @@ ROWS = [
     row("CIPTCPOPT", set=Action(D.set_tcp_options, with_link_id(esp(
         number(-1, 3600), number(0, 1), number(0, 60000), optional=(number(0, 7200, 0),)))),
         query=Action(D.query_tcp_options)),
+    row("SYSMSG", set=Action(D.set_sysmsg, esp(number(0, 7))), query=Action(D.query_sysmsg)),
+    row("CWCOUNTRY", set=Action(D.set_country, esp(number(0, 1), text(), number(1, 14),
+                                                   number(1, 14))),
+        query=Action(D.query_country)),
 ]
 
 #: 2.4 only (1.7 answers them ERROR)
@@ -1084,33 +1195,44 @@ ROWS_2_4 = [
 
 #: E13, E31 and SoftAP (E8): stored, answered OK, shown in their queries
 SETTINGS = [
-    Setting("CWDHCP", esp(number(0, 1), number(0, 3)), default=(1, 3), persisted=True),
     Setting("CWHOSTNAME", esp(any_text()), default=("espressif",), render=render_text),
-    Setting("CWCOUNTRY", esp(number(0, 1), text(), number(1, 14), number(1, 14)),
-            default=(0, "CN", 1, 13)),
     Setting("CWAUTOCONN", esp(number(0, 1)), default=(1,), persisted=True),
     Setting("CWLAPOPT", esp(number(0, 1), number(0, 2047), optional=(
         number(-100, 40, -100), number(0, 0xFFFF, 0xFFFF))), default=(0, 2047, -100, 0xFFFF)),
     Setting("SLEEP", esp(number(0, 3)), default=(1,)),
     Setting("CWSAP", esp(text(), text(), number(1, 14), number(0, 4), optional=(
         number(1, 10, 10), number(0, 1, 0))), default=("", "", 1, 0, 10, 0), persisted=True),
-    Setting("CIPAP", esp(text(), optional=(text("192.168.4.1"), text("255.255.255.0"))),
-            default=("192.168.4.1", "192.168.4.1", "255.255.255.0"), persisted=True),
     Setting("CIPV6", esp(number(0, 1)), default=(0,)),
     Setting("CIPRECONNINTV", esp(number(1, 36000)), default=(1,)),
     Setting("SAVETRANSLINK", esp(number(0, 1), optional=(any_text(""), number(0, 65535, 0),
                                                          any_text("TCP"), number(0, 7200, 0))),
             default=(0, "", 0, "TCP", 0), persisted=True),
     Setting("TRANSINTVL", esp(number(0, 1000)), default=(20,)),
-    Setting("SYSMSG", esp(number(0, 7)), default=(0,)),
     Setting("MDNS", esp(number(0, 1), optional=(any_text(""), any_text(""),
                                                 number(0, 65535, 0))),
             default=(0, "", "", 0)),
     Setting("CIPSSLCCN", esp(number(0, 4), text()), default=(0, "")),
 ]
 
+
+def under_name(command: Row, suffix: str) -> Row:
+    """``command`` under the name ``<NAME><suffix>``, each handler told that name."""
+    name = command.name + suffix
+    return Row(name, {form: replace(action, handler=partial(action.handler, called_as=name))
+                      for form, action in command.forms.items()})
+
+
+#: 1.7 names each of these also `<NAME>_CUR` (not saved) and `<NAME>_DEF` (saved)
+#: (E8-E13, E31); AT+UART= is AT+UART_DEF= (E29)
+SUFFIXED = ("CWMODE", "CWJAP", "CIPSTA", "CIPSTAMAC", "CWDHCP", "CIPDNS", "SYSMSG", "CWCOUNTRY")
+ROWS_1_7 = [
+    row("UART", set=Action(D.set_uart_default, uart_signature())),
+    *(under_name(command, suffix) for command in ROWS if command.name in SUFFIXED
+      for suffix in ("_CUR", "_DEF")),
+]
+
 TABLES = {
     "2.4": CommandTable(ROWS + ROWS_2_4, SETTINGS, escapes=True),
-    "1.7": CommandTable(ROWS, SETTINGS, escapes=True),
+    "1.7": CommandTable(ROWS + ROWS_1_7, SETTINGS, escapes=True),
 }
 COMMANDS = TABLES["2.4"]

@@ -80,13 +80,21 @@ class VirtualStation:
         self.ever_joined, self.quit, self.had_link = True, False, False
         return None
 
+    @property
+    def enabled(self) -> bool:
+        """E8: the station exists in modes 1 and 3 (not in 0, off, or 2, SoftAP only)."""
+        return self.mode in (1, 3)
+
     def leave(self) -> None:
         if self.joined is not None:
             self.joined = None
             self.quit = True
 
-    def boot_network(self) -> WifiNetwork:
-        return self.networks[0] if self.networks else network_for(DEFAULT_SSID, [])
+    def boot_network(self) -> tuple[str, str]:
+        """E11: the SSID and password boot_joined joins: the first configured
+        network, or one of our own."""
+        network = self.networks[0] if self.networks else network_for(DEFAULT_SSID, [])
+        return network.ssid, network.password
 
     def addresses(self) -> Station:
         """E12: the board's addresses while joined, zeros otherwise (the MAC is

@@ -40,11 +40,15 @@ from ...links.tls import connect_tls
 from ...links.udp import open_udp
 from ...net.errors import (
     BindError,
+    CertificateFileError,
     ConnectError,
+    HandshakeError,
+    KeyFileError,
     LinkError,
     ListenError,
     ResolveError,
     SendError,
+    TlsSetupError,
 )
 from ..api import PortServices
 from ..base import DialectBase
@@ -62,8 +66,6 @@ CON_IDS = range(1, 10)  # NOTES S2
 def server_error(mode: int, exc: LinkError) -> int:
     """SKTSERVER's numbers for a failure to open (S12 for mode 2)."""
     if mode == SSL:
-        from ...net.tls import CertificateFileError, KeyFileError, TlsSetupError
-
         return {CertificateFileError: 18, KeyFileError: 20, TlsSetupError: 24}.get(
             type(exc), 15)
     return {BindError: 7, ListenError: 8}.get(type(exc), 5)
@@ -74,8 +76,6 @@ def client_error(mode: int, exc: LinkError) -> int:
     if isinstance(exc, ResolveError):
         return 2
     if mode == SSL:
-        from ...net.tls import HandshakeError
-
         return {HandshakeError: 21, ConnectError: 18}.get(type(exc), 20)
     return {ConnectError: 9, BindError: 12}.get(type(exc), 7)
 
@@ -150,7 +150,10 @@ class SktDialect(DialectBase):
             else:
                 context = self.tls.server() if mode == SSL else None
                 link = await listen_tcp(bind, local_port, proto=proto)
-                link.on_accept = self._seed_acceptor(link, context)
+                # S12: an SSL seed is announced after its handshake; one that
+                # fails it takes no con_id (error 26, logged)
+                link.on_accept = self.tls.acceptor(
+                    link, context, lambda seed, server=link: self._admit_seed(server, seed))
         except LinkError as exc:
             self.port.log.warning("server_failed", local_port=local_port, why=str(exc))
             return Outcome(replies.error(name, server_error(mode, exc)))
@@ -187,26 +190,6 @@ class SktDialect(DialectBase):
             return Outcome(replies.error(name, client_error(mode, exc)))
         self.links.add(link, con_id)
         return Outcome(replies.opened(name, con_id))
-
-    def _seed_acceptor(self, server: TcpServerLink, context: object | None
-                       ) -> Callable[[trio.SocketStream], Awaitable[None]]:
-        async def accept(stream: trio.SocketStream) -> None:
-            if context is None:
-                seed = TcpLink(stream, stream, role=Role.SEED,
-                               inbound_capacity=self.port.settings.link_buffer)
-                await self._admit_seed(server, seed)
-            else:  # S12: announced after its handshake, which must not hold up accept
-                assert server.pending is not None
-                server.pending.start_soon(self._tls_seed, server, stream, context)
-
-        return accept
-
-    async def _tls_seed(self, server: TcpServerLink, stream: trio.SocketStream,
-                        context: object) -> None:
-        # S12: a peer that fails the handshake takes no con_id (error 26, logged)
-        seed = await self.tls.accept_peer(server, stream, context)  # type: ignore[arg-type]
-        if seed is not None:
-            await self._admit_seed(server, seed)
 
     async def _admit_seed(self, server: TcpServerLink, seed: TcpLink) -> None:
         con_id = self.admission.choose(self.links, server)
@@ -251,8 +234,8 @@ class SktDialect(DialectBase):
         link = self.links.get(con_id)
         if link is None:
             return replies.error(name, 3)
-        if link.role is Role.SERVER and link.proto is Proto.TCP:
-            return replies.error(name, 7)
+        if link.role is Role.SERVER and link.proto is not Proto.UDP:
+            return replies.error(name, 7)  # a TCP or SSL server has no peer of its own
         if dest is not None and link.proto is not Proto.UDP:
             return replies.error(name, 1)
         if link.proto is Proto.UDP and dest is None and link.remote is None:
