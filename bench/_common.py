@@ -20,7 +20,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from bridge.testing.host import open_host, read_exact, read_extra, write_all
 from bridge.testing.procstat import cpu_times
@@ -193,10 +193,13 @@ def uplink(fd: int, conn: socket.socket, pid: int, size: int, timeout: float,
 
 
 def downlink(fd: int, conn: socket.socket, pid: int, size: int, timeout: float,
-             read: Reader = read_exact) -> Result:
+             read: Reader = read_exact, ahead: Callable[[], None] | None = None) -> Result:
+    """``ahead`` runs once the data is made, just before the peer sends it."""
     data = os.urandom(size)
     out: dict = {}
     thread = threading.Thread(target=source, args=(conn, data, out), daemon=True)
+    if ahead is not None:
+        ahead()
     cpu = CpuMeter(pid)
     cpu.start()
     t0 = time.perf_counter()
@@ -257,6 +260,12 @@ def expect_reply(fd: int, expected: bytes, what: str, timeout: float = 5.0) -> N
         raise RelayFailed(f"{what}: expected {expected!r}, got {got!r}")
 
 
+def command(fd: int, line: bytes, reply: bytes) -> None:
+    """Send a command line; its reply must be exactly ``reply``."""
+    os.write(fd, line + b"\r\n")
+    expect_reply(fd, reply, line.decode())
+
+
 @dataclasses.dataclass
 class Running:
     """One relay process and, once connected, the host's pty and the peer's socket."""
@@ -313,14 +322,15 @@ def socat(tmp: str, peer: Peer, ca_file: str | None = None) -> Iterator[Running]
 
 
 @contextlib.contextmanager
-def script_relay(script: str, tmp: str, peer: Peer) -> Iterator[Running]:
+def script_relay(script: str, tmp: str, peer: Peer,
+                 options: Sequence[str] = ()) -> Iterator[Running]:
     """A same-run floor from this folder (trio_relay.py, cip_responder.py):
-    started with ``--link <tmp>/<name> --port <peer's>``, connected to the
-    peer, announced, its pty open."""
+    started with ``--link <tmp>/<name> --port <peer's>`` and ``options``,
+    connected to the peer, announced, its pty open."""
     name = os.path.splitext(script)[0]
     link = os.path.join(tmp, name)
     argv = [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), script),
-            "--link", link, "--port", str(peer.port)]
+            "--link", link, "--port", str(peer.port), *options]
     with relay_process(name, tmp, argv, link) as running:
         running.conn = peer.accept(10)
         wait_announced(running.proc, link, 10)
@@ -335,11 +345,12 @@ Session = Callable[[str], tuple[Result, Result, list[str], str]]
 
 
 def run_sessions(runs: int, names: Sequence[str], session: Session,
-                 uplink_only: Sequence[str] = ()
+                 one_way: Mapping[str, str] | None = None
                  ) -> tuple[dict[str, dict[str, list[Result]]], list[str]]:
     """Every run, each named session in turn, one line printed each: the
-    results by name and direction, and every failure. ``uplink_only``
-    sessions measure no downlink."""
+    results by name and direction, and every failure. ``one_way`` maps the
+    sessions that measure one direction only to that direction."""
+    one_way = one_way or {}
     results: dict[str, dict[str, list[Result]]] = {
         name: {"uplink": [], "downlink": []} for name in names}
     failures: list[str] = []
@@ -353,8 +364,9 @@ def run_sessions(runs: int, names: Sequence[str], session: Session,
                 print(f"run {run} {name:{width}}: FAILED: {exc}", flush=True)
                 continue
             failures += [f"run {run} {name}: {problem}" for problem in problems]
-            measured = [("uplink", up)] if name in uplink_only else [("uplink", up),
-                                                                      ("downlink", down)]
+            measured = [(direction, result) for direction, result
+                        in (("uplink", up), ("downlink", down))
+                        if one_way.get(name, direction) == direction]
             for direction, result in measured:
                 results[name][direction].append(result)
                 if not result.ok:

@@ -26,7 +26,7 @@ from bridge.loadtest.options import Options, OptionsError
 from bridge.loadtest.progress import Progress
 from bridge.loadtest.run import run
 from bridge.loadtest.stats import Stats
-from bridge.testing.wire import CipWire, EspWire, SktWire
+from bridge.testing.wire import CipWire, EspSingleWire, EspWire, SktWire
 
 RUN_WITHIN = 30.0  # seconds one small run may take on a loaded 2-core machine
 
@@ -166,6 +166,17 @@ def esp_stream() -> tuple[bytes, list[tuple[str, object]]]:
     return stream, events
 
 
+def esp_single_stream() -> tuple[bytes, list[tuple[str, object]]]:
+    """ESP-AT with CIPMUX=0 (E24): frames without an id, reported as link 0."""
+    payload = b"\r\n+IPD,3:\r\nOK\r\n>"
+    stream = (b"CONNECT\r\n\r\nOK\r\n" b"\r\nOK\r\n\r\n>" + b"\r\n+IPD,%d:" % len(payload)
+              + payload + b"\r\nRecv 5 bytes\r\n\r\nSEND OK\r\n" b"\r\n+IPD,1:\n" b"CLOSED\r\n")
+    events = [("line", b"CONNECT"), ("line", b"OK"), ("line", b"OK"), ("prompt", None),
+              ("data", (0, payload)), ("line", b"Recv 5 bytes"), ("line", b"SEND OK"),
+              ("data", (0, b"\n")), ("line", b"CLOSED")]
+    return stream, events
+
+
 def esp_17_stream() -> tuple[bytes, list[tuple[str, object]]]:
     """ESP-AT 1.7 (E4, E21): ATE0 echoed `\\r\\r\\n`, the prompt `\\r\\nOK\\r\\n> `."""
     payload = b"> \r\n+IPD,1,3:\r\nOK\r\n> "
@@ -206,19 +217,19 @@ def parse(dialect: str, stream: bytes, chunk: int) -> list[tuple[str, object]]:
     def prompt() -> None:
         events.append(("prompt", None))
 
-    wire: CipWire | SktWire = (SktWire(line, data) if dialect == "skt" else
-                               (EspWire if dialect.startswith("esp-at") else CipWire)(
-                                   line, prompt, data))
+    wires = {"cip": CipWire, "esp-at": EspWire, "esp-at 1.7": EspWire,
+             "esp-at-mux0": EspSingleWire}
+    wire = SktWire(line, data) if dialect == "skt" else wires[dialect](line, prompt, data)
     for start in range(0, len(stream), chunk):
         wire.feed(stream[start:start + chunk])
     assert not wire.buffer
     return events
 
 
-@pytest.mark.parametrize("dialect", ["cip", "skt", "esp-at", "esp-at 1.7"])
+@pytest.mark.parametrize("dialect", ["cip", "skt", "esp-at", "esp-at 1.7", "esp-at-mux0"])
 def test_wire_any_split(dialect: str) -> None:
     stream, expected = {"cip": cip_stream, "skt": skt_stream, "esp-at": esp_stream,
-                        "esp-at 1.7": esp_17_stream}[dialect]()
+                        "esp-at 1.7": esp_17_stream, "esp-at-mux0": esp_single_stream}[dialect]()
     for chunk in (1, 2, 3, 5, 7, 64, len(stream)):
         assert parse(dialect, stream, chunk) == expected, chunk
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 CR, LF, GT, PLUS = 13, 10, 62, 43
 IPD = b"+IPD("  # CIP (NOTES C7): \r\n+IPD(<id>),<len>:<data>
-ESP_IPD = b"+IPD,"  # ESP-AT (E24), MUX 1: \r\n+IPD,<id>,<len>:<data>
+ESP_IPD = b"+IPD,"  # ESP-AT (E24): \r\n+IPD,<len>:<data>, MUX 1 \r\n+IPD,<id>,<len>:<data>
 SKTREAD = b"+SKTREAD:OK,"  # SKT (NOTES S6): +SKTREAD:OK,<len>,<con_id>[,ip,port]:<data>\r\n
 HEADER_MAX = 64  # bytes from a frame's start to its colon, at most
 
@@ -83,19 +83,24 @@ class CipWire:
         colon = buf.find(b":", start, start + HEADER_MAX)
         if colon < 0:
             return None if end - start < HEADER_MAX else 0
-        head = bytes(buf[start:colon])
-        link_id, sep, length = head.partition(self.separator)
         try:
-            number, size = int(link_id), int(length)
+            number, size = self._head(bytes(buf[start:colon]))
         except ValueError:
             return 0
-        if not sep or size < 0:
+        if size < 0:
             return 0
         stop = colon + 1 + size
         if stop > end:
             return None
         self.on_data(number, bytes(buf[colon + 1:stop]))
         return stop
+
+    def _head(self, head: bytes) -> tuple[int, int]:
+        """A frame head's link id and length; ValueError if garbled."""
+        link_id, sep, length = head.partition(self.separator)
+        if not sep:
+            raise ValueError(head)
+        return int(link_id), int(length)
 
 
 class EspWire(CipWire):
@@ -106,6 +111,13 @@ class EspWire(CipWire):
     prefix = ESP_IPD
     separator = b","
     line_prompt = b"> "
+
+
+class EspSingleWire(EspWire):
+    """ESP-AT with CIPMUX=0 (E24): ``\\r\\n+IPD,<len>:<data>``, reported as link 0."""
+
+    def _head(self, head: bytes) -> tuple[int, int]:
+        return 0, int(head)
 
 
 class SktWire:
