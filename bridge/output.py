@@ -127,6 +127,15 @@ class UartOutput:
         while self._queued:
             await self._flushed.park()
 
+    async def take_lock(self) -> None:
+        """The output lock, without trio's extra scheduler pass when it is
+        free (Lock.acquire always yields once): one pass fewer per reply
+        and per frame."""
+        try:
+            self.lock.acquire_nowait()
+        except trio.WouldBlock:
+            await self.lock.acquire()
+
     def frame_slot(self) -> FrameSlot:
         """``async with output.frame_slot():`` around taking data for an
         unsolicited frame and writing it: waits for any reply span and the
@@ -141,7 +150,7 @@ class FrameSlot:
     async def __aenter__(self) -> None:
         output = self._output
         while True:
-            await output.lock.acquire()
+            await output.take_lock()
             now = trio.current_time()
             if output.frame_may_go(now):
                 return

@@ -25,7 +25,7 @@ import structlog
 import trio
 
 from . import dialects
-from .at.commands import NOTHING, EnterTransparent, ExpectPayload, Outcome
+from .at.commands import EnterTransparent, ExpectPayload, Outcome
 from .at.events import NEED_DATA, CommandLine, Event, LineTooLong, Payload
 from .at.framer import TIMED_MODES, Framer
 from .byte_queue import ByteQueue
@@ -193,7 +193,7 @@ class Port:
         dialect = self.dialect
         if dialect.holds_reply_span and isinstance(event, COMMAND_EVENTS) \
                 and not self._span_open:
-            await self.output.lock.acquire()
+            await self.output.take_lock()
             self._span_open = True
         try:
             if isinstance(event, CommandLine):
@@ -237,9 +237,17 @@ class Port:
         output lock; a command's span ends with its final reply."""
         output = self.output
         if not self._span_open:
-            if outcome == NOTHING:
-                return  # nothing to write (transparent data): no need to wait for the lock
-            await output.lock.acquire()
+            if outcome.commit is None and outcome.after is None \
+                    and not isinstance(outcome.then, EnterTransparent):
+                # nothing the link pumps could see change (a reply, a prompt
+                # and its payload): written whole and in order like any frame,
+                # without the lock and its cost
+                await output.send(outcome.reply)
+                if isinstance(outcome.then, ExpectPayload):
+                    self.dialect.framer.expect_payload(outcome.then.size,
+                                                       outcome.then.terminator)
+                return
+            await output.take_lock()
         try:
             if outcome.commit is not None:
                 outcome.commit()

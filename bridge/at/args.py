@@ -7,6 +7,7 @@ handler receives values already checked against the spec's ranges.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Callable, Sequence
@@ -197,6 +198,7 @@ class Signature:
         return values
 
 
+@functools.cache
 def exactly(*parsers: Callable[[str], Any]) -> Signature:
     """One token per parser, no error numbers (the dialect's word says it)."""
     return Signature(tuple(Param(parse) for parse in parsers), count_error=0)

@@ -22,6 +22,8 @@ from .args import ArgError, Signature, parse_command, split_args
 
 
 class Form(enum.Enum):
+    __hash__ = object.__hash__  # members are singletons: no Python call per lookup
+
     EXECUTE = ""  # AT+NAME
     QUERY = "?"  # AT+NAME?
     SET = "="  # AT+NAME=<args>

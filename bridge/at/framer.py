@@ -79,6 +79,10 @@ class Packing:
 
 
 class Mode(enum.Enum):
+    # members are singletons: identity hashing is exact and, unlike Enum's
+    # own __hash__, costs no Python call on the framer's hot path
+    __hash__ = object.__hash__
+
     COMMAND = "command"  # lines
     SKIP_LINE = "skip line"  # the rest of a colon command's line, silently (G7)
     TOO_LONG = "too long"  # the rest of an over-long line, reported at its end (G1)
@@ -90,6 +94,8 @@ class Mode(enum.Enum):
 
 class Move(enum.Enum):
     """What makes the framer change mode."""
+
+    __hash__ = object.__hash__  # as Mode's
 
     HEAD = "a colon command's head was framed"
     OVERFLOW = "a line passed the limit"
