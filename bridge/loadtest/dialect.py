@@ -49,6 +49,7 @@ Wire = CipWire | EspWire | SktWire
 
 class Dialect:
     name: str
+    opens: str  # the name of the command that opens a link
     greets = False  # the module prints a greeting at start and after its reset
 
     @property
@@ -90,6 +91,7 @@ class Cip(Dialect):
     """ESP-AT style: AT+CIPMUX=1, AT+CIPSTART, AT+CIPSEND with a prompt, +IPD."""
 
     name = "cip"
+    opens = "CIPSTART"
     greets = True  # "ready" (NOTES C1)
     TYPES = {"tcp": b"TCP", "udp": b"UDP", "tls": b"SSL"}
     END = (b"OK", b"ERROR")
@@ -119,7 +121,7 @@ class Cip(Dialect):
 
     def open_link(self, slot: int, proto: str, host: str, port: int) -> Command:
         text = b'AT+CIPSTART=%d,"%s","%s",%d' % (slot, self.TYPES[proto], host.encode(), port)
-        return line("CIPSTART", text, self.END, b"OK")
+        return line(self.opens, text, self.END, b"OK")
 
     def opened(self, slot: int, lines: list[bytes]) -> int:
         if b"%d,CONNECT" % slot not in lines:
@@ -152,6 +154,7 @@ class Skt(Dialect):
     """Ameba style: AT+SKTCLIENT, auto-receive (AT+SKTRECVCFG=1), AT+SKTSEND."""
 
     name = "skt"
+    opens = "SKTCLIENT"
     MODES = {"tcp": 0, "udp": 1, "tls": 2}
     LOST = b"+SKTREAD:ERROR:"  # S7: +SKTREAD:ERROR:<n>,<con_id>
     CON_ID = b"+SKTCLIENT:con_id="
@@ -181,7 +184,7 @@ class Skt(Dialect):
 
     def open_link(self, slot: int, proto: str, host: str, port: int) -> Command:
         text = b"AT+SKTCLIENT=%d,%s,%d" % (self.MODES[proto], host.encode(), port)
-        return line("SKTCLIENT", text, (self.CON_ID, b"+SKTCLIENT:ERROR"), self.CON_ID)
+        return line(self.opens, text, (self.CON_ID, b"+SKTCLIENT:ERROR"), self.CON_ID)
 
     def opened(self, slot: int, lines: list[bytes]) -> int:
         try:

@@ -96,7 +96,7 @@ class Options:
         if self.messages is not None and self.messages < 1:
             raise OptionsError("--messages: at least 1")
         if self.attach and self.port_settings:
-            raise OptionsError("--port-setting applies only to a daemon loadtest starts")
+            raise OptionsError("--port-setting applies only to a started daemon")
         if self.attach and (self.tls_ca is not None or not self.tls_verify):
             raise OptionsError("--tls-ca and --tls-no-verify set a started daemon's config; "
                                "an attached daemon uses its own")

@@ -62,6 +62,7 @@ class Result:
     seconds: float
     kind: str = ""  # "<command>_failed", or the port's failure
     detail: str = ""
+    reply: bytes = b""  # the line that said it failed
 
     @property
     def ok(self) -> bool:
@@ -194,9 +195,11 @@ class PortHost:
             return None
         return reply.lines
 
-    def run(self, command: Command, check: LinkCheck | None = None) -> Script[Result]:
+    def run(self, command: Command, check: LinkCheck | None = None,
+            report: bool = True) -> Script[Result]:
         """One command; with ``check``, the link whose data it writes (that a
-        failure stops)."""
+        failure stops). Its outcome goes to ``on_result`` unless ``report`` is
+        False (the caller judges the reply further and reports it)."""
         started = self.clock()
         last = len(command.steps) - 1
         lines: list[bytes] | None = None
@@ -209,7 +212,8 @@ class PortHost:
             lines = yield from self.exchange(command.name, step)
             if lines is None:  # the port failed (and said why); a counted echo stays owed
                 return self._done(Result(command.name, None, self.clock() - started,
-                                         self.dead or "port_failed", f"port {self.index}"))
+                                         self.dead or "port_failed", f"port {self.index}"),
+                                  report)
             if not lines[-1].startswith(step.ok):
                 kind = f"{command.name.lower()}_failed"
                 detail = f"port {self.index}: {lines!r}"
@@ -221,11 +225,12 @@ class PortHost:
                         check.stats.unsent(len(counted))
                     check.fail(kind, detail)
                 return self._done(Result(command.name, None, self.clock() - started, kind,
-                                         detail))
-        return self._done(Result(command.name, lines, self.clock() - started))
+                                         detail, lines[-1]), report)
+        return self._done(Result(command.name, lines, self.clock() - started), report)
 
-    def _done(self, result: Result) -> Result:
-        self.on_result(result)
+    def _done(self, result: Result, report: bool = True) -> Result:
+        if report:
+            self.on_result(result)
         return result
 
     def setup(self, attached: bool) -> Script[bool]:
@@ -255,19 +260,20 @@ class PortHost:
                   target: tuple[str, int]) -> Script[Result]:
         """Open ``check``'s link (CIP: link id ``slot``); it is then routed its data."""
         command = self.dialect.open_link(slot, proto, *target)
-        result = yield from self.run(command)
-        if not result.ok:
-            return result
-        assert result.lines is not None
-        try:
-            check.link_id = self.dialect.opened(slot, result.lines)
-        except ValueError as exc:
-            kind = f"{command.name.lower()}_failed"
-            self.stats.error(kind, f"port {self.index}: {exc}")
-            return Result(command.name, None, result.seconds, kind, str(exc))
-        check.open = True
-        self.links[check.link_id] = check
-        return result
+        result = yield from self.run(command, report=False)
+        if result.ok:
+            assert result.lines is not None
+            try:
+                check.link_id = self.dialect.opened(slot, result.lines)
+            except ValueError as exc:
+                kind = f"{command.name.lower()}_failed"
+                self.stats.error(kind, f"port {self.index}: {exc}")
+                result = Result(command.name, None, result.seconds, kind, str(exc),
+                                result.lines[-1])
+            else:
+                check.open = True
+                self.links[check.link_id] = check
+        return self._done(result)
 
     def send(self, check: LinkCheck, message: bytes) -> Script[Result]:
         if check.failed or not check.open:

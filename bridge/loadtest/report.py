@@ -103,7 +103,7 @@ def write_json(report: dict[str, Any], path: str) -> None:
         file.write("\n")
 
 
-def _size(count: float) -> str:
+def human_size(count: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if abs(count) < 1024 or unit == "GiB":
             return f"{count:.0f} {unit}" if unit == "B" else f"{count:.2f} {unit}"
@@ -126,9 +126,9 @@ def table(report: dict[str, Any]) -> str:
         f"links        opened {links['opened']} of {links['requested']}, failed {links['failed']}",
         f"{'':12} {'messages':>10} {'bytes':>14} {'per second':>14}",
         f"{'sent':12} {messages['sent']:>10} {data['sent']:>14} "
-        f"{_size(rate['sent_bytes_per_s']) + '/s':>14}",
+        f"{human_size(rate['sent_bytes_per_s']) + '/s':>14}",
         f"{'echoed':12} {messages['echoed']:>10} {data['echoed']:>14} "
-        f"{_size(rate['echoed_bytes_per_s']) + '/s':>14}",
+        f"{human_size(rate['echoed_bytes_per_s']) + '/s':>14}",
         f"{'':12} {'':>10} {'':>14} {str(rate['messages_per_s']) + ' msg/s':>14}",
         f"lost bytes   {data['lost']}   (received {data['received']} bytes in "
         f"{report['seconds']} s)",
