@@ -28,6 +28,7 @@ from .dialect import PROMPT, Command, Dialect, Step
 from .stats import Stats
 
 ATTACH_DRAIN = 0.3  # seconds of a running port's old output to discard
+LINK_DOWN = "link_down"  # a send not even tried: its link had failed or closed
 
 T = TypeVar("T")
 
@@ -277,8 +278,8 @@ class PortHost:
 
     def send(self, check: LinkCheck, message: bytes) -> Script[Result]:
         if check.failed or not check.open:
-            return Result(self.dialect.send(check.link_id, message).name, None, 0.0,
-                          "link_failed", f"port {self.index}: link {check.link_id} is not open")
+            return Result("send", None, 0.0, LINK_DOWN,
+                          f"port {self.index}: link {check.link_id} is not open")
         return (yield from self.run(self.dialect.send(check.link_id, message), check))
 
     def close_link(self, check: LinkCheck) -> Script[Result]:

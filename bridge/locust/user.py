@@ -21,6 +21,7 @@ from locust.exception import StopUser
 
 from ..loadtest.check import new_check
 from ..loadtest.dialect import DIALECTS
+from ..loadtest.port_host import LINK_DOWN
 from .node import Link, LinkLedger, node_of, reason
 
 REOPEN_PAUSE = 1.0  # seconds before a failed link is opened again
@@ -75,13 +76,15 @@ class AtBridgeUser(User):
             gevent.sleep(REOPEN_PAUSE)
             return
         assert link.check is not None and link.ledger is not None
-        check, ledger = link.check, link.ledger
-        node = self.node
+        check, ledger, node = link.check, link.ledger, self.node
         message = node.payloads.message(link.number, self.sequence)
         self.sequence += 1
         sent_at = time.perf_counter()
-        if not node.call(link, link.port.host.send(check, message)).ok:
-            return self._broken(link)  # the port reported the failed command
+        result = node.call(link, link.port.host.send(check, message))
+        if not result.ok:
+            if result.kind == LINK_DOWN:  # it failed with no message in flight
+                self._fire("ECHO", node.echo_name(), 0.0, 0, self._failure(link))
+            return self._broken(link)  # else the port reported the failed command
         if self._wait_echo(link) and ledger.latency is not None:
             self._fire("ECHO", node.echo_name(), ledger.latency * 1000, len(message))
             ledger.latency = None
@@ -90,8 +93,14 @@ class AtBridgeUser(User):
             check.fail("echo_timeout", f"port {link.port.index} link {check.link_id}: no echo "
                                        f"in {node.run.timeout} s")
         self._fire("ECHO", node.echo_name(), (time.perf_counter() - sent_at) * 1000,
-                   len(message), reason(ledger.failure or "echo_timeout", node.run.timeout))
+                   len(message), self._failure(link))
         self._broken(link)
+
+    def _failure(self, link: Link) -> str:
+        """Why the link failed, as Locust's failure table shows it."""
+        assert link.ledger is not None
+        kind = link.ledger.failure or link.port.host.dead or "port_failed"
+        return reason(kind, self.node.run.timeout)
 
     # -- the link --------------------------------------------------------------------------
 
