@@ -250,11 +250,13 @@ def test_targets(text: str, expected: tuple[str, str, int]) -> None:
     assert (target.proto, target.host, target.port) == expected
 
 
-@pytest.mark.parametrize("text", [None, "", "http://host:80", "tcp://host", "tcp://host:x",
-                                  "tcp://:7", "tcp://host:7/path"])
-def test_bad_targets(text: str | None) -> None:
+@pytest.mark.parametrize("text", ["http://host:80", "tcp://host", "tcp://host:x", "tcp://:7",
+                                  "tcp://host:7/path"])
+def test_bad_targets(text: str) -> None:
     with pytest.raises(OptionsError, match="-H: .* is not tcp://, udp:// or tls://HOST:PORT"):
         settings.parse_target(text)
+    with pytest.raises(OptionsError, match="no target: give -H .*, or --atb-echo"):
+        settings.parse_target(None)
 
 
 def test_options_errors_name_the_atb_options(tmp_path: Path) -> None:
@@ -265,6 +267,11 @@ def test_options_errors_name_the_atb_options(tmp_path: Path) -> None:
                             stdin=subprocess.DEVNULL)
     assert result.returncode == 2
     assert "at-bridge locust: --atb-size: 1..2048 bytes for cip" in result.stderr
+    result = subprocess.run([sys.executable, "-m", "bridge", "locust", "--headless", "-t", "1s"],
+                            capture_output=True, text=True, timeout=RUN_WITHIN, cwd=tmp_path,
+                            stdin=subprocess.DEVNULL)
+    assert result.returncode == 2
+    assert "at-bridge locust: no target: give -H" in result.stderr
 
 
 def test_master_port_follows_the_bind_port() -> None:

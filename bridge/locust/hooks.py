@@ -39,8 +39,11 @@ def install(events: Any) -> None:
 
 
 def _on_init(environment: Any, runner: Any, **_: Any) -> None:
+    parsed = environment.parsed_options
     try:
-        options = settings.worker_options(environment.parsed_options)
+        options = settings.worker_options(parsed)
+        if parsed.headless and not isinstance(runner, MasterRunner | WorkerRunner):
+            settings.run_options(options, parsed, environment.host)  # all known already
     except OptionsError as exc:
         print(f"at-bridge locust: {exc}", file=sys.stderr, flush=True)
         sys.exit(EXIT_USAGE)

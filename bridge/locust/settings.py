@@ -76,8 +76,10 @@ class Target:
 
 def parse_target(text: str | None) -> Target:
     """``-H tcp://HOST:PORT`` (or udp://, tls://)."""
+    if not text:
+        raise OptionsError("no target: give -H tcp://, udp:// or tls://HOST:PORT, or --atb-echo")
     try:
-        url = urlsplit(text or "")
+        url = urlsplit(text)
         port = url.port
     except ValueError:
         port = None
