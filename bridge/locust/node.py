@@ -115,6 +115,7 @@ class Mark:
     at: float
     daemon: float | None
     worker: float
+    echo: float | None
 
 
 class Node:
@@ -206,7 +207,8 @@ class Node:
     def _mark(self) -> None:
         """The test's figures start once it has started and the daemon is up."""
         if self.mark is None and self.ready.is_set() and self.started.is_set():
-            self.mark = Mark(time.perf_counter(), self._daemon_cpu(), _own_cpu())
+            self.mark = Mark(time.perf_counter(), self._daemon_cpu(), _own_cpu(),
+                             self._echo_cpu())
 
     @property
     def target(self) -> Target | None:
@@ -278,19 +280,21 @@ class Node:
         return f"{self.options.dialect}/{proto}/{self.run.size}"
 
     def _daemon_cpu(self) -> float | None:
-        times = None if self.pid is None else sample(cpu_times, self.pid)
-        return None if times is None else times.total
+        return _cpu(self.pid)
+
+    def _echo_cpu(self) -> float | None:
+        return None if self.echo is None else _cpu(self.echo.process.pid)
 
     def report(self, final: bool) -> dict[str, Any]:
         """This node's figures for the summary (msgpack-able)."""
         totals = self.totals
         mark = self.mark
-        seconds = daemon_cpu = worker_cpu = None
+        seconds = worker_cpu = None
+        daemon_cpu = echo_cpu = None
         if mark is not None:
             seconds = (self.ended or time.perf_counter()) - mark.at
-            now = self._daemon_cpu()
-            if now is not None and mark.daemon is not None:
-                daemon_cpu = round(now - mark.daemon, 2)
+            daemon_cpu = _spent(mark.daemon, self._daemon_cpu())
+            echo_cpu = _spent(mark.echo, self._echo_cpu())
             worker_cpu = round(_own_cpu() - mark.worker, 2)
         return {
             "worker": self.name, "final": final, "pid": os.getpid(),
@@ -303,12 +307,22 @@ class Node:
                       "received": totals.bytes_received, "lost": totals.bytes_lost},
             "errors": dict(totals.errors), "error_examples": dict(totals.error_examples),
             "seconds": None if seconds is None else round(seconds, 3),
-            "cpu_s": {"daemon": daemon_cpu, "worker": worker_cpu},
+            #: CPU seconds of the daemon, this process and its echo server during the test
+            "cpu_s": {"daemon": daemon_cpu, "worker": worker_cpu, "echo": echo_cpu},
             "daemon": {"pid": self.pid,
                        "rss_kib": None if self.pid is None else sample(memory_kib, self.pid),
                        "rss_peak_kib": None if self.pid is None
                        else sample(memory_kib, self.pid, "VmHWM")},
         }
+
+
+def _cpu(pid: int | None) -> float | None:
+    times = None if pid is None else sample(cpu_times, pid)
+    return None if times is None else times.total
+
+
+def _spent(before: float | None, after: float | None) -> float | None:
+    return None if before is None or after is None else round(after - before, 2)
 
 
 def _own_cpu() -> float:
