@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass
 
 #: links a port can hold: CIP ids 0-5 (NOTES C2), SKT con_ids 1-9 (NOTES S2), ESP-AT 0-4 (E15)
@@ -14,6 +15,18 @@ DEFAULT_DURATION = 10.0
 
 class OptionsError(ValueError):
     """Settings that cannot run; the message is one line for the user."""
+
+
+def port_setting(text: str, option: str = "--port-setting") -> tuple[str, str]:
+    """``KEY=VALUE`` with VALUE in TOML, for every generated [[port]] table."""
+    key, sep, value = (part.strip() for part in text.partition("="))
+    try:
+        tomllib.loads(f"{key} = {value}")
+    except tomllib.TOMLDecodeError:
+        sep = ""
+    if not sep or not key:
+        raise OptionsError(f"{option}: {text!r} is not KEY=VALUE with a TOML value")
+    return key, value
 
 
 @dataclass(frozen=True)

@@ -111,6 +111,23 @@ def human_size(count: float) -> str:
     raise AssertionError
 
 
+def latency_cells(summary: dict[str, Any], digits: int) -> str:
+    """p50, p90, p99 and max of a latency summary, in columns (none without samples)."""
+    if not summary["count"]:
+        return ""
+    return " ".join(f"{summary[key]:>9.{digits}f}"
+                    for key in ("p50_ms", "p90_ms", "p99_ms", "max_ms"))
+
+
+def error_lines(errors: dict[str, int], examples: dict[str, str]) -> list[str]:
+    """Errors by kind, each with its count and an example."""
+    if not errors:
+        return ["errors: none"]
+    return ["errors:", *(f"  {kind:24} {count:>6}"
+                         + (f"   e.g. {examples[kind]}" if kind in examples else "")
+                         for kind, count in errors.items())]
+
+
 def table(report: dict[str, Any]) -> str:
     """The report as the text the command prints."""
     config, links, messages = report["config"], report["links"], report["messages"]
@@ -139,20 +156,9 @@ def table(report: dict[str, Any]) -> str:
             for name, summary in report["latency"]["command"].items()]
     rows.append(("echo", report["latency"]["echo"]))
     for name, summary in rows:
-        if summary["count"]:
-            out.append(f"{name:18} {summary['count']:>8} {summary['p50_ms']:>9.2f} "
-                       f"{summary['p90_ms']:>9.2f} {summary['p99_ms']:>9.2f} "
-                       f"{summary['max_ms']:>9.2f}")
-        else:
-            out.append(f"{name:18} {0:>8}")
+        out.append(f"{name:18} {summary['count']:>8} {latency_cells(summary, 2)}".rstrip())
     out.append("")
-    if report["errors"]:
-        out.append("errors:")
-        for kind, count in report["errors"].items():
-            example = report["error_examples"].get(kind)
-            out.append(f"  {kind:24} {count:>6}" + (f"   e.g. {example}" if example else ""))
-    else:
-        out.append("errors: none")
+    out += error_lines(report["errors"], report["error_examples"])
     if report["cpu_s"]:
         out.append("CPU during traffic (cores): " + ", ".join(
             f"{name} {report['cpu_cores'][name]:.2f}" for name in report["cpu_s"]))

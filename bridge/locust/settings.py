@@ -10,12 +10,11 @@ target ``-H``) is read when each test starts, and on a worker is the master's.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..loadtest.options import MAX_LINKS, Options, OptionsError
+from ..loadtest.options import MAX_LINKS, Options, OptionsError, port_setting
 
 PROTOS = ("tcp", "udp", "tls")
 
@@ -88,17 +87,6 @@ def parse_target(text: str | None) -> Target:
     return Target(url.scheme, url.hostname, port)
 
 
-def _setting(text: str) -> tuple[str, str]:
-    key, sep, value = (part.strip() for part in text.partition("="))
-    try:
-        tomllib.loads(f"{key} = {value}")
-    except tomllib.TOMLDecodeError:
-        sep = ""
-    if not sep or not key:
-        raise OptionsError(f"--atb-port-setting: {text!r} is not KEY=VALUE with a TOML value")
-    return key, value
-
-
 def _ours(exc: OptionsError) -> OptionsError:
     """The load test's message, naming this command's options."""
     return OptionsError(re.sub(r"(?<![\w-])--(?=[a-z])", "--atb-", str(exc)))
@@ -119,7 +107,8 @@ def worker_options(parsed: Any) -> Options:
         target=None if parsed.atb_echo else ("", 0), tls_ca=parsed.atb_tls_ca,
         tls_verify=not parsed.atb_tls_no_verify, size=parsed.atb_size, rate=parsed.atb_rate,
         attach=attach, daemon_pid=parsed.atb_daemon_pid,
-        port_settings=tuple(_setting(text) for text in parsed.atb_port_setting),
+        port_settings=tuple(port_setting(text, "--atb-port-setting")
+                            for text in parsed.atb_port_setting),
         timeout=parsed.atb_timeout, startup_timeout=parsed.atb_startup_timeout,
         daemon_log=parsed.atb_daemon_log)
     try:

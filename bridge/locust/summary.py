@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from ..loadtest.report import human_size
+from ..loadtest.report import error_lines, human_size, latency_cells
 from .percentiles import latency
 
 
@@ -94,20 +94,10 @@ def table(summary: dict[str, Any]) -> str:
             f"{'p99 ms':>9} {'max ms':>9}"]
     for request in summary["requests"]:
         name = f"{request['type']} {request['name']}"[:32]
-        if request["count"]:
-            out.append(f"{name:32} {request['count']:>8} {request['failures']:>8} "
-                       f"{request['p50_ms']:>9.3f} {request['p90_ms']:>9.3f} "
-                       f"{request['p99_ms']:>9.3f} {request['max_ms']:>9.3f}")
-        else:
-            out.append(f"{name:32} {0:>8} {request['failures']:>8}")
+        out.append(f"{name:32} {request['count']:>8} {request['failures']:>8} "
+                   f"{latency_cells(request, 3)}".rstrip())
     out.append("")
-    if summary["errors"]:
-        out.append("errors:")
-        for kind, count in summary["errors"].items():
-            example = summary["error_examples"].get(kind)
-            out.append(f"  {kind:24} {count:>6}" + (f"   e.g. {example}" if example else ""))
-    else:
-        out.append("errors: none")
+    out += error_lines(summary["errors"], summary["error_examples"])
     out.append(summary["verdict"])
     return "\n".join(out)
 
