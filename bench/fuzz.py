@@ -1,7 +1,7 @@
 """Long fuzz run of the sans-IO AT core (framer + argument parsers), per dialect.
 
     python bench/fuzz.py [--dialect skt|cip|esp-at|all] [--inputs 1000000] [--seconds N]
-                         [--seed S] [--out DIR]
+                         [--esp-at-version 2.4|1.7|both] [--seed S] [--out DIR]
     python bench/fuzz.py --replay FILE
 
 A fast generator (plain ``random``) builds mutated inputs: random bytes,
@@ -16,7 +16,8 @@ the state after every drain (the same invariants as tests/test_fuzz_core.py).
 An input is one generated input (a line, a payload command, a burst, an
 escape, a silence, a lost link). Inputs run in sessions of up to
 ``SESSION_INPUTS`` on a fresh harness, each session with its own seed and
-configuration (guard, line limit, payload limit). A session that raises is a
+configuration (guard, line limit, payload limit; for ESP-AT the profile, 2.4
+or 1.7, at random unless ``--esp-at-version`` names one). A session that raises is a
 crash (any exception other than the model's Violation) or a violation; the
 first ``KEEP`` of each distinct kind are saved as self-contained reproducers
 (``python FILE`` replays one), the first of them shrunk (greedy removal of
@@ -102,6 +103,11 @@ ESP_TEMPLATES = [
     b'AT+CIPSNTPCFG=1,8,"pool.ntp.org"', b"AT+CIPSNTPTIME?", b"AT+SYSTIMESTAMP?",
     b"AT+UART_CUR=115200,8,1,0,0", b"AT+UART_DEF?", b"AT+SYSSTORE=0", b"AT+SYSLOG=1",
     b"AT+CWLAPOPT=1,31", b'AT+CWHOSTNAME="dev"', b"AT+CIPTCPOPT=0,-1,1,0,60", b"?",
+    # 1.7's names (ERROR in 2.4)
+    b'AT+CWJAP_CUR="ssid","pw"', b'AT+CWJAP_DEF="a","b"', b"AT+CWMODE_CUR=1",
+    b"AT+CWMODE_DEF=0", b"AT+CWMODE_CUR?", b"AT+CIPSTA_CUR?", b'AT+CIPSTA_DEF="10.0.0.2"',
+    b"AT+CIPSTAMAC_CUR?", b"AT+CWDHCP_CUR=1,1", b'AT+CIPDNS_DEF=1,"1.1.1.1"',
+    b"AT+CIPDNS_CUR?", b"AT+SYSMSG_CUR=1", b"AT+UART=115200,8,1,0,0", b"AT+CIPSSLSIZE=4096",
 ]
 
 
@@ -414,8 +420,8 @@ def save(out: Path, dialect: str, seed: int, config: dict, actions: list[tuple],
     return path
 
 
-def fuzz(dialect: str, inputs: int, seconds: float | None, seed: int,
-         out: Path) -> tuple[str, int]:
+def fuzz(dialect: str, inputs: int, seconds: float | None, seed: int, out: Path,
+         esp_at_versions: tuple[str, ...] = ("2.4", "1.7")) -> tuple[str, int]:
     """Run one dialect; returns its summary line and its number of failures."""
     master = random.Random(f"{seed}-{dialect}")
     start = time.monotonic()
@@ -430,6 +436,9 @@ def fuzz(dialect: str, inputs: int, seconds: float | None, seed: int,
         config = {"line_limit": rng.choice([64, 64, 100, 4096]),
                   "guard": rng.choice([1 / 64, 0.02, 0.02, 0.05]),
                   "payload_limit": 8192 if dialect == "esp-at" else rng.choice([2048, 4096])}
+        if dialect == "esp-at":
+            config["esp_at_version"] = rng.choice(esp_at_versions)
+            stats[f"profile {config['esp_at_version']}"] += 1
         harness = Harness(dialect, **config)
         generator = Generator(rng, harness)
         actions: list[tuple] = []
@@ -465,7 +474,8 @@ def fuzz(dialect: str, inputs: int, seconds: float | None, seed: int,
     elapsed = time.monotonic() - start
     seen = ", ".join(f"{key} {stats[key]}" for key in (
         "CommandLine", "CommandHead", "Payload", "LineTooLong", "enter", "TransparentData",
-        "EscapeSeen", "lose", "lose_mid_drain", "deadlines", "bytes"))
+        "EscapeSeen", "lose", "lose_mid_drain", "deadlines", "bytes")) + "".join(
+        f", {key} sessions {stats[key]}" for key in sorted(stats) if key.startswith("profile"))
     print(f"{dialect}: {sessions} sessions; events and actions: {seen}", flush=True)
     for sig, number in kinds.most_common():
         print(f"{dialect}:   {number} x {sig}", flush=True)
@@ -485,6 +495,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="inputs per dialect (default 1000000)")
     parser.add_argument("--seconds", type=float, default=None,
                         help="stop a dialect after this long even if --inputs is not reached")
+    parser.add_argument("--esp-at-version", choices=["2.4", "1.7", "both"], default="both",
+                        help="the ESP-AT profile each session runs (default: either, at random)")
     parser.add_argument("--seed", type=int, default=None, help="master seed (default: random)")
     parser.add_argument("--out", type=Path, default=Path("/tmp/at-bridge-fuzz"),
                         help="where reproducers go (default /tmp/at-bridge-fuzz)")
@@ -498,13 +510,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"fuzz: seed {seed}, {args.inputs} inputs per dialect"
           + (f", at most {args.seconds:g} s" if args.seconds else "")
           + f", reproducers in {args.out}", flush=True)
+    versions = ("2.4", "1.7") if args.esp_at_version == "both" else (args.esp_at_version,)
     if len(dialects) == 1:
-        results = [fuzz(dialects[0], args.inputs, args.seconds, seed, args.out)]
+        results = [fuzz(dialects[0], args.inputs, args.seconds, seed, args.out, versions)]
         failed = 0
     else:
         queue: multiprocessing.Queue = multiprocessing.Queue()
         workers = [multiprocessing.Process(target=worker, args=(queue, d, args.inputs,
-                                                                args.seconds, seed, args.out))
+                                                                args.seconds, seed, args.out,
+                                                                versions))
                    for d in dialects]
         for each in workers:
             each.start()

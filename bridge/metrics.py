@@ -1,10 +1,14 @@
 """Prometheus metrics (opt-in: ``[daemon] metrics_address``).
 
-The hot paths only add to plain integers (port counters, each link's
-bytes_in/out); this collector reads them when Prometheus scrapes, through
-the small read-only views below (the daemon's port states are such views),
-and prometheus-client's exposition format is served by a small Trio task.
-The process collector adds the daemon's memory, CPU time and open files.
+The hot paths only add to plain integers (a port's counters); this
+collector reads them when Prometheus scrapes, through the small read-only
+views below (the daemon's port states are such views), and
+prometheus-client's exposition format is served by a small Trio task. The
+process collector adds the daemon's memory, CPU time and open files.
+
+Link bytes are counted per link id, not per link: an id's series sums every
+link that held the id, so it never goes backwards when the id is reused,
+and a port has at most as many series as its dialect has ids.
 """
 
 from __future__ import annotations
@@ -35,12 +39,8 @@ class CountersView(Protocol):
     frames_out: int
     link_in: int
     link_out: int
-
-
-class LinkView(Protocol):
-    con_id: int
-    bytes_in: int
-    bytes_out: int
+    link_id_in: dict[int, int]
+    link_id_out: dict[int, int]
 
 
 class PortView(Protocol):
@@ -53,7 +53,7 @@ class PortView(Protocol):
     def name(self) -> str: ...
     @property
     def up(self) -> bool: ...
-    def open_links(self) -> Iterable[LinkView]: ...
+    def open_links(self) -> Iterable[object]: ...
 
 
 PortViews = Callable[[], Iterable[PortView]]
@@ -77,9 +77,9 @@ class PortCollector:
                                      labels=["port"])
         link_bytes = CounterMetricFamily("at_bridge_link_bytes", "bytes on all links",
                                          labels=["port", "direction"])
-        open_link_bytes = CounterMetricFamily("at_bridge_open_link_bytes",
-                                              "bytes on each open link",
-                                              labels=["port", "link", "direction"])
+        link_id_bytes = CounterMetricFamily("at_bridge_link_id_bytes",
+                                            "bytes on each link id, over every link that held it",
+                                            labels=["port", "link", "direction"])
         for port in self.ports():
             name, counters = port.name, port.counters
             up.add_metric([name], 1 if port.up else 0)
@@ -89,17 +89,16 @@ class PortCollector:
             frames.add_metric([name], counters.frames_out)
             link_bytes.add_metric([name, "in"], counters.link_in)
             link_bytes.add_metric([name, "out"], counters.link_out)
-            open_links = list(port.open_links())
-            links.add_metric([name], len(open_links))
-            for link in open_links:
-                open_link_bytes.add_metric([name, str(link.con_id), "in"], link.bytes_in)
-                open_link_bytes.add_metric([name, str(link.con_id), "out"], link.bytes_out)
+            links.add_metric([name], len(list(port.open_links())))
+            for direction, by_id in (("in", counters.link_id_in), ("out", counters.link_id_out)):
+                for con_id, count in sorted(by_id.items()):
+                    link_id_bytes.add_metric([name, str(con_id), direction], count)
         problems = CounterMetricFamily("at_bridge_problems",
                                        "warning and error events, by kind",
                                        labels=["port", "kind"])
         for (port_name, kind), count in sorted(PROBLEMS.items()):
             problems.add_metric([port_name, kind], count)
-        yield from (up, reopens, links, uart, frames, link_bytes, open_link_bytes, problems)
+        yield from (up, reopens, links, uart, frames, link_bytes, link_id_bytes, problems)
 
 
 class BootTimeProcessCollector(ProcessCollector):

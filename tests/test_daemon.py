@@ -3,6 +3,7 @@ systemd's notify socket, SIGHUP reloads and the metrics endpoint."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -24,6 +25,7 @@ from conftest import (
     unplug,
 )
 from test_cli import running
+from test_skt import read_when_ready
 
 from bridge import __version__
 from bridge.config import Config, DaemonSettings, PortSettings
@@ -219,7 +221,8 @@ async def test_metrics_endpoint(tmp_path: Path, tcp_server: TcpServer) -> None:
                 'at_bridge_frames_total{port="m"} 1.0',
                 'at_bridge_link_bytes_total{direction="out",port="m"} 5.0',
                 'at_bridge_link_bytes_total{direction="in",port="m"} 6.0',
-                'at_bridge_open_link_bytes_total{direction="in",link="1",port="m"} 6.0',
+                'at_bridge_link_id_bytes_total{direction="in",link="1",port="m"} 6.0',
+                'at_bridge_link_id_bytes_total{direction="out",link="1",port="m"} 5.0',
                 'at_bridge_problems_total{kind="client_failed",port="m"} 1.0',
                 f'at_bridge_build_info{{version="{__version__}"}} 1.0'):
             assert line in body, line
@@ -228,6 +231,59 @@ async def test_metrics_endpoint(tmp_path: Path, tcp_server: TcpServer) -> None:
         assert await bridge.stop() == 0
         await device.aclose()
         await peer.aclose()
+
+
+def link_id_bytes(body: str) -> dict[tuple[str, str], float]:
+    """at_bridge_link_id_bytes_total of port m: {(link, direction): bytes}."""
+    series = re.findall(r'^at_bridge_link_id_bytes_total\{direction="(\w+)",link="(\d+)",'
+                        r'port="m"\} (\S+)$', body, re.MULTILINE)
+    return {(link, direction): float(value) for direction, link, value in series}
+
+
+def traced_link_bytes(log: str) -> list[tuple[str, int, str]]:
+    """The --trace events of link data in a JSON log: (event, con_id, text)."""
+    events = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    return [(event["event"], event["con_id"], event["text"]) for event in events
+            if event["event"] in ("link_rx", "link_tx")]
+
+
+async def test_metrics_count_sktread_and_carry_on_over_a_reused_id(
+        tmp_path: Path, tcp_server: TcpServer) -> None:
+    """Bytes the host takes with AT+SKTREAD are counted, per port and per link
+    id, and traced; a new link on id 1 carries on from the id's total, so no
+    series goes backwards under the same labels."""
+    metrics_port = free_port()
+    config = tmp_path / "at-bridge.toml"
+    link = tmp_path / "m"
+    write_config(config, tmp_path, {"m": f"pty:{link}"},
+                 metrics_address=f"127.0.0.1:{metrics_port}", log_format="json")
+    async with running(tmp_path, "--config", str(config), "--trace") as bridge:
+        assert await bridge.line() == str(link)
+        device = Device(str(link))
+        peers, scrapes = [], []
+        for down, up in ((b"hello, ", b"ping"), (b"world", b"ok")):
+            peer = await open_skt_client(device, tcp_server, con_id=1)  # a new link on id 1
+            peers.append(peer)
+            await peer.send(down)
+            await read_when_ready(device, 1, 100, b"+SKTREAD:OK,%d,1:%s\r\n" % (len(down), down))
+            await device.command(b"AT+SKTSEND=%d,1:%s" % (len(up), up), b"\r\n+SKTSEND:OK\r\n")
+            await peer.expect(up)
+            scrapes.append((await http_get(metrics_port, "/metrics"))[1])
+            await device.command(b"AT+SKTDEL=1", b"\r\n+SKTDEL:OK\r\n")
+        before, after = scrapes
+        assert link_id_bytes(before) == {("1", "in"): 7, ("1", "out"): 4}
+        assert link_id_bytes(after) == {("1", "in"): 12, ("1", "out"): 6}
+        for line in ('at_bridge_link_bytes_total{direction="in",port="m"} 12.0',
+                     'at_bridge_link_bytes_total{direction="out",port="m"} 6.0',
+                     'at_bridge_frames_total{port="m"} 0.0'):
+            assert line in after, line
+        assert await bridge.stop() == 0
+        assert traced_link_bytes(bridge.stderr()) == [
+            ("link_rx", 1, "hello, "), ("link_tx", 1, "ping"),
+            ("link_rx", 1, "world"), ("link_tx", 1, "ok")]
+        await device.aclose()
+        for peer in peers:
+            await peer.aclose()
 
 
 def metric(body: str, name: str) -> float:

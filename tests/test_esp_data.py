@@ -423,8 +423,9 @@ async def test_passive_mode_one_notice_and_reads(start_port: StartPort,
                                                  tcp_server: TcpServer) -> None:
     """E25: in passive mode data is kept; the first arrival is announced
     `+IPD,<total>` and later arrivals are not until the host reads;
-    CIPRECVDATA gives up to max bytes; then the next arrival is announced
-    with the total buffered."""
+    CIPRECVDATA gives up to max bytes and what it leaves is announced
+    again with the total buffered, as is the next arrival after a read
+    that emptied the buffer."""
     device = await esp_port(start_port)
     await device.command(b"AT+CIPRECVMODE?", b"+CIPRECVMODE:0\r\n" + OK)
     await device.command(b"AT+CIPRECVMODE=1", OK)
@@ -437,11 +438,16 @@ async def test_passive_mode_one_notice_and_reads(start_port: StartPort,
     await device.expect_silence(0.2)
     await device.command(b"AT+CIPRECVLEN?", b"+CIPRECVLEN:15,-1,-1,-1,-1\r\n" + OK)
     await device.command(b"AT+CIPRECVDATA=4", b"+CIPRECVDATA:4,0123" + OK)
-    await device.expect_silence(0.1)
+    await device.expect(b"\r\n+IPD,11\r\n")
     await peer.send(b"XY")
-    await device.expect(b"\r\n+IPD,13\r\n")
+    await device.expect_silence(0.2)
     await device.command(b"AT+CIPDINFO=1", OK)
     await device.command(b"AT+CIPRECVDATA=100", b'+CIPRECVDATA:13,"127.0.0.1",%d,456789abcdeXY'
+                         % peer.address[1] + OK)
+    await device.expect_silence(0.1)
+    await peer.send(b"Z")
+    await device.expect(b"\r\n+IPD,1\r\n")
+    await device.command(b"AT+CIPRECVDATA=100", b'+CIPRECVDATA:1,"127.0.0.1",%d,Z'
                          % peer.address[1] + OK)
     await device.command(b"AT+CIPRECVLEN?", b"+CIPRECVLEN:0,-1,-1,-1,-1\r\n" + OK)
     await device.command(b"AT+CIPRECVDATA=1", ERROR)
@@ -477,8 +483,8 @@ async def test_passive_mode_mux_and_recvtype(start_port: StartPort,
 
 async def test_passive_udp_datagram_in_two_reads(start_port: StartPort) -> None:
     """E25: a UDP read takes one datagram; one larger than max gives max
-    bytes and keeps the rest for the next read; datagrams are never
-    merged."""
+    bytes and keeps the rest for the next read, announced again with all
+    that waits; datagrams are never merged."""
     device = await esp_port(start_port)
     peer = await UdpPeer().bind()
     try:
@@ -490,7 +496,9 @@ async def test_passive_udp_datagram_in_two_reads(start_port: StartPort) -> None:
         await peer.send_to(b"small", local)
         await device.expect_silence(0.2)
         await device.command(b"AT+CIPRECVDATA=2048", b"+CIPRECVDATA:2048," + big[:2048] + OK)
+        await device.expect(b"\r\n+IPD,957\r\n")
         await device.command(b"AT+CIPRECVDATA=2048", b"+CIPRECVDATA:952," + big[2048:] + OK)
+        await device.expect(b"\r\n+IPD,5\r\n")
         await device.command(b"AT+CIPDINFO=1", OK)
         await device.command(b"AT+CIPRECVDATA=2048",
                              b'+CIPRECVDATA:5,"127.0.0.1",%d,small' % peer.port + OK)
@@ -511,6 +519,7 @@ async def test_passive_closed_held_until_read(start_port: StartPort,
     await device.expect_silence(0.2)
     await device.command(b"AT+CIPRECVLEN?", b"+CIPRECVLEN:7,-1,-1,-1,-1\r\n" + OK)
     await device.command(b"AT+CIPRECVDATA=0,4", b"+CIPRECVDATA:4,good" + OK)
+    await device.expect(b"\r\n+IPD,0,3\r\n")
     await device.expect_silence(0.2)
     await device.command(b"AT+CIPRECVDATA=0,4", b"+CIPRECVDATA:3,bye" + OK + b"0,CLOSED\r\n")
     await device.command(b"AT+CIPRECVLEN?", b"+CIPRECVLEN:-1,-1,-1,-1,-1\r\n" + OK)

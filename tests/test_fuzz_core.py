@@ -100,6 +100,9 @@ ESP_TEMPLATES = [
     b"AT+CIPRECVDATA=0,64", b"AT+CIPRECVLEN?", b"AT+CIPSERVER=1,8080", b"AT+CIPSERVER=0,1",
     b'AT+CIPDOMAIN="example.com"', b'AT+PING="1.1.1.1"', b"AT+UART_CUR=115200,8,1,0,0",
     b"AT+SYSSTORE=0", b"AT+CWLAPOPT=1,31", b"?",
+    # 1.7's names (E8-E13, E29, E31; ERROR in 2.4)
+    b'AT+CWJAP_CUR="ssid","pw"', b'AT+CWJAP_DEF="ssid","pw"', b"AT+CWMODE_CUR=0",
+    b"AT+CWMODE_DEF=1", b"AT+CIPSTA_CUR?", b'AT+CIPDNS_CUR=1,"1.1.1.1"', b"AT+UART=9600,8,1,0,0",
 ]
 
 COUNT_TEXT = st.one_of(st.integers(1, 40).map(lambda n: str(n).encode()),
@@ -119,6 +122,7 @@ def split_at(data: bytes, cuts: list[int]) -> list[bytes]:
 
 class CoreMachine(RuleBasedStateMachine):
     dialect = ""
+    esp_at_version = "2.4"  # the ESP-AT profile (E1)
     templates: list[bytes] = []
 
     def __init__(self) -> None:
@@ -161,7 +165,8 @@ class CoreMachine(RuleBasedStateMachine):
     @initialize(guard=st.sampled_from([1 / 64, 0.02]), line_limit=st.sampled_from([48, 64]))
     def setup(self, guard: float, line_limit: int) -> None:
         self.h = Harness(self.dialect, line_limit=line_limit, guard=guard,
-                         payload_limit=8192 if self.dialect == "esp-at" else 2048)
+                         payload_limit=8192 if self.dialect == "esp-at" else 2048,
+                         esp_at_version=self.esp_at_version)
 
     # -- command mode ------------------------------------------------------------------------
 
@@ -380,12 +385,18 @@ class EspMachine(CoreMachine):
     templates = ESP_TEMPLATES
 
 
+class Esp17Machine(EspMachine):
+    esp_at_version = "1.7"
+
+
 TestSktCore = SktMachine.TestCase
 TestSktCore.settings = FUZZ
 TestCipCore = CipMachine.TestCase
 TestCipCore.settings = FUZZ
 TestEspCore = EspMachine.TestCase
 TestEspCore.settings = FUZZ
+TestEsp17Core = Esp17Machine.TestCase
+TestEsp17Core.settings = FUZZ
 
 
 # -- what the machines found, as plain tests ---------------------------------------------
@@ -425,3 +436,15 @@ def test_bytes_queued_behind_the_entering_command_keep_their_arrival_times():
     framer.enter_transparent(100.031)
     events = drain(framer, 100.031) + drain(framer, 100.2)
     assert events == [TransparentData(b"hello"), EscapeSeen()]
+
+
+def test_the_esp_model_follows_its_profile():
+    """E1, E9, E21: the model binds with the profile's table (1.7 joins with
+    AT+CWJAP_CUR=, 2.4 does not know the name) and takes its send limit."""
+    for version, joins in (("1.7", True), ("2.4", False)):
+        harness = Harness("esp-at", esp_at_version=version)
+        harness.feed([(0, b'AT+CWJAP_CUR="a","b"\r\n')])
+        assert harness.reactions.joined is joins
+        harness.feed([(0, b'AT+CWJAP="a","b"\r\nAT+CIPSTART="TCP","10.0.0.1",80\r\n')])
+        assert harness.reactions.send_accepted(2048)
+        assert harness.reactions.send_accepted(2049) is (version == "2.4")

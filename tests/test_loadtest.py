@@ -23,6 +23,7 @@ from bridge.loadtest import cli as loadtest_cli
 from bridge.loadtest import plot
 from bridge.loadtest.check import DatagramCheck, StreamCheck
 from bridge.loadtest.options import Options, OptionsError
+from bridge.loadtest.progress import Progress
 from bridge.loadtest.run import run
 from bridge.loadtest.stats import Stats
 from bridge.testing.wire import CipWire, EspWire, SktWire
@@ -82,6 +83,17 @@ async def test_tcp_run_every_byte_back(tmp_path: Path, dialect: str, send: str,
     assert commands[send]["count"] == report["messages"]["sent"]
     assert commands[opened]["count"] == 12
     assert "PASS: every byte came back" in stdout
+
+
+async def test_esp_at_17_run(tmp_path: Path) -> None:
+    """ESP-AT 1.7 (E4, E21): the `\\r\\r\\n` echo and the `> ` prompt, 2048-byte
+    messages (its largest send)."""
+    code, report, stdout = await loadtest(
+        tmp_path, "--echo", "--dialect", "esp-at", "--port-setting", 'esp_at_version="1.7"',
+        "--ports", "2", "--links", "2", "--duration", "1", "--size", "2048")
+    assert code == 0, stdout
+    assert_adds_up(report, ports=2, links=2)
+    assert report["latency"]["command"]["CIPSEND"]["count"] == report["messages"]["sent"]
 
 
 async def test_udp_run_counted_messages(tmp_path: Path) -> None:
@@ -154,6 +166,21 @@ def esp_stream() -> tuple[bytes, list[tuple[str, object]]]:
     return stream, events
 
 
+def esp_17_stream() -> tuple[bytes, list[tuple[str, object]]]:
+    """ESP-AT 1.7 (E4, E21): ATE0 echoed `\\r\\r\\n`, the prompt `\\r\\nOK\\r\\n> `."""
+    payload = b"> \r\n+IPD,1,3:\r\nOK\r\n> "
+    stream = (b"\r\nready\r\n" b"ATE0\r\r\n\r\nOK\r\n" b"0,CONNECT\r\n\r\nOK\r\n"
+              b"\r\nOK\r\n> " + b"\r\n+IPD,0,%d:" % len(payload) + payload
+              + b"\r\nRecv 5 bytes\r\n\r\nSEND OK\r\n" b"\r\nOK\r\n> "
+              b"\r\nRecv 1 bytes\r\n\r\nSEND OK\r\n" b"3,CLOSED\r\n")
+    events = [("line", b"ready"), ("line", b"ATE0\r"), ("line", b"OK"),
+              ("line", b"0,CONNECT"), ("line", b"OK"), ("line", b"OK"), ("prompt", None),
+              ("data", (0, payload)), ("line", b"Recv 5 bytes"), ("line", b"SEND OK"),
+              ("line", b"OK"), ("prompt", None), ("line", b"Recv 1 bytes"),
+              ("line", b"SEND OK"), ("line", b"3,CLOSED")]
+    return stream, events
+
+
 def skt_stream() -> tuple[bytes, list[tuple[str, object]]]:
     payload = b"+SKTREAD:OK,2,1:\r\n\r\n+SKTSEND:OK\r\n"
     stream = (b"\r\n+SKTCLIENT:OK\r\n+SKTCLIENT:con_id=1\r\n"
@@ -180,16 +207,18 @@ def parse(dialect: str, stream: bytes, chunk: int) -> list[tuple[str, object]]:
         events.append(("prompt", None))
 
     wire: CipWire | SktWire = (SktWire(line, data) if dialect == "skt" else
-                               (EspWire if dialect == "esp-at" else CipWire)(line, prompt, data))
+                               (EspWire if dialect.startswith("esp-at") else CipWire)(
+                                   line, prompt, data))
     for start in range(0, len(stream), chunk):
         wire.feed(stream[start:start + chunk])
     assert not wire.buffer
     return events
 
 
-@pytest.mark.parametrize("dialect", ["cip", "skt", "esp-at"])
+@pytest.mark.parametrize("dialect", ["cip", "skt", "esp-at", "esp-at 1.7"])
 def test_wire_any_split(dialect: str) -> None:
-    stream, expected = {"cip": cip_stream, "skt": skt_stream, "esp-at": esp_stream}[dialect]()
+    stream, expected = {"cip": cip_stream, "skt": skt_stream, "esp-at": esp_stream,
+                        "esp-at 1.7": esp_17_stream}[dialect]()
     for chunk in (1, 2, 3, 5, 7, 64, len(stream)):
         assert parse(dialect, stream, chunk) == expected, chunk
 
@@ -239,6 +268,11 @@ def test_datagram_check_lost_datagram() -> None:
     ({"dialect": "skt", "links": 10}, "--links: 1..9"),
     ({"dialect": "cip", "size": 2049}, "--size: 1..2048"),
     ({"dialect": "skt", "size": 5000}, "--size: 1..4096"),
+    ({"dialect": "esp-at", "size": 8193}, "--size: 1..8192"),
+    ({"dialect": "esp-at", "size": 2049, "port_settings": (("esp_at_version", '"1.7"'),)},
+     "--size: 1..2048"),
+    ({"dialect": "esp-at", "port_settings": (("esp_at_version", '"1.5"'),)},
+     'esp_at_version: "2.4" or "1.7"'),
 ])
 def test_limits(settings: dict[str, Any], message: str) -> None:
     with pytest.raises(OptionsError, match=message):
@@ -251,4 +285,28 @@ def test_plot_without_matplotlib(monkeypatch: pytest.MonkeyPatch,
     from bridge.cli import main
 
     assert main(["loadtest", "--echo", "--plot", "out.png"]) == loadtest_cli.EXIT_USAGE
-    assert "pip install 'at-bridge[plot]'" in capsys.readouterr().err
+    assert "pip install 'at-bridge[loadtest]'" in capsys.readouterr().err
+
+
+def test_progress_without_tqdm_says_what_to_install(monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """tqdm comes with the loadtest extra: without it the run goes on, bar-less,
+    after one line saying what to install."""
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # `from tqdm import ...` fails
+    progress = Progress(Stats(), seconds=2.0, messages=None, enabled=True)
+    progress.update(1.0)
+    progress.close()
+    assert capsys.readouterr().err == ("at-bridge loadtest: no progress bar: tqdm is not "
+                                       "installed (pip install 'at-bridge[loadtest]')\n")
+
+
+def test_progress_bar_shows_rates(capsys: pytest.CaptureFixture[str]) -> None:
+    stats = Stats()
+    stats.start_traffic(10.0)
+    progress = Progress(stats, seconds=2.0, messages=None, enabled=True)
+    progress.update(10.5)
+    stats.messages_echoed, stats.bytes_echoed = 100, 1048576
+    progress.update(11.0)
+    progress.close()
+    bar = capsys.readouterr().err
+    assert "1.0/2.0 s" in bar and "200 msg/s 2.00 MiB/s errors 0" in bar, bar

@@ -5,6 +5,7 @@ read synchronously so the writer task gets no chance to run in between."""
 from __future__ import annotations
 
 import os
+import tty
 from pathlib import Path
 
 import trio
@@ -13,7 +14,7 @@ import trio.testing
 from bridge.config import PortSettings
 from bridge.port import Port
 from bridge.testing.host import open_host
-from bridge.uart.pty import open_pty
+from bridge.uart.pty import PtyStream, open_pty
 
 
 def read_available(fd: int) -> bytes:
@@ -50,3 +51,21 @@ async def test_a_frame_waits_behind_queued_ones_even_when_the_uart_has_room(
                     nursery.cancel_scope.cancel()
         finally:
             os.close(host)
+
+
+async def test_a_pty_tells_what_its_host_has_not_read_yet() -> None:
+    """ESP-AT E26 waits for the host to read a reply: the count is right at
+    once after a write (the kernel moves the bytes to the slave a moment
+    later unless asked), and 0 once the host has read them."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    stream = PtyStream(master, slave)
+    try:
+        for _ in range(200):
+            os.write(master, b"\r\nOK\r\n")
+            assert stream.unread_by_host() == 6
+            assert os.read(slave, 100) == b"\r\nOK\r\n"
+            assert stream.unread_by_host() == 0
+    finally:
+        await stream.aclose()  # closes the master
+        os.close(slave)

@@ -13,7 +13,7 @@ from typing import Any
 REGISTRY = {
     "skt": "bridge.dialects.skt:SktDialect",
     "cip": "bridge.dialects.cip:CipDialect",
-    "esp-at": "bridge.dialects.esp:EspDialect",
+    "esp-at": "bridge.dialects.esp:open_dialect",
 }
 NAMES = tuple(REGISTRY)
 DEFAULT = "skt"

@@ -33,7 +33,7 @@ from .api import PortServices
 class Delivery(enum.Enum):
     FORWARD = "forward"  # data frames go to the host as data comes
     KEEP = "keep"  # kept for the host's read command
-    ANNOUNCE = "announce"  # kept, and a notice written when data arrives (E25)
+    ANNOUNCE = "announce"  # kept; a notice whenever data waits and none is outstanding (E25)
     RAW = "raw"  # the link is in transparent mode: its bytes as they are
 
 
@@ -122,13 +122,12 @@ class Links:
         assert inbound is not None
         framing, port = self.framing, self.port
         told = False
-        heard = 0  # arrivals already considered for a passive-mode notice
 
         def has_news() -> bool:
             delivery = framing.delivery(link)
             if inbound and delivery in (Delivery.FORWARD, Delivery.RAW):
                 return True
-            if delivery is Delivery.ANNOUNCE and inbound.arrivals != heard:
+            if delivery is Delivery.ANNOUNCE and inbound and not link.announced:
                 return True
             if inbound.ended is None or told or inbound:
                 return False
@@ -149,11 +148,9 @@ class Links:
                                            else framing.data_frame(link, data, source))
                     port.counters.frames_out += not raw
                     continue
-                if delivery is Delivery.ANNOUNCE and inbound.arrivals != heard:
-                    heard = inbound.arrivals
-                    if not link.announced and inbound:
-                        link.announced = True
-                        await port.output.send(framing.announcement(link, inbound.size))
+                if delivery is Delivery.ANNOUNCE and inbound and not link.announced:
+                    link.announced = True
+                    await port.output.send(framing.announcement(link, inbound.size))
                     continue
                 told = True
                 lost_in_transparent = delivery is Delivery.RAW
@@ -170,11 +167,10 @@ class Links:
         """Count link traffic ("link_rx" / "link_tx"), traced when asked."""
         counters = self.port.counters
         if direction == "link_rx":
-            link.bytes_in += len(data)
-            counters.link_in += len(data)
+            counters.link_received(link.con_id, len(data))
         else:
             link.bytes_out += len(data)
-            counters.link_out += len(data)
+            counters.link_sent(link.con_id, len(data))
         if self.port.trace:
             self.port.log.debug(direction, con_id=link.con_id, **traced(data))
 

@@ -3,12 +3,14 @@ a peer a TLS server accepted."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import trio
 
 from ..config import PortSettings
+from ..links.link import Role
 from ..links.tcp import TcpLink, TcpServerLink
 from ..net.errors import HandshakeError
 from ..net.psk import Psk
@@ -58,6 +60,35 @@ class TlsContexts:
             cert_file, key_file = str(generated[0]), str(generated[1])
         return server_context(cert_file or "", key_file or cert_file or "", datagram=datagram,
                               psk=psk)
+
+    def acceptor(self, server: TcpServerLink, context: SSL.Context | None,
+                 admit: Callable[[TcpLink], Awaitable[None]],
+                 wanted: Callable[[], bool] = lambda: True,
+                 ) -> Callable[[trio.SocketStream], Awaitable[None]]:
+        """The server's ``on_accept``: each peer, unless not ``wanted`` now
+        (closed at once), becomes a link handed to ``admit``; with a TLS
+        ``context``, after its handshake, which runs in the server's own
+        nursery so it never holds up the next accept."""
+
+        async def accept(stream: trio.SocketStream) -> None:
+            if not wanted():
+                self.log.info("peer_refused", con_id=server.con_id, reason="link busy")
+                stream.socket.close()
+            elif context is None:
+                await admit(TcpLink(stream, stream, role=Role.SEED,
+                                    inbound_capacity=self.settings.link_buffer))
+            else:
+                assert server.pending is not None
+                server.pending.start_soon(self._handshake, server, stream, context, admit)
+
+        return accept
+
+    async def _handshake(self, server: TcpServerLink, stream: trio.SocketStream,
+                         context: SSL.Context,
+                         admit: Callable[[TcpLink], Awaitable[None]]) -> None:
+        peer = await self.accept_peer(server, stream, context)
+        if peer is not None:
+            await admit(peer)
 
     async def accept_peer(self, server: TcpServerLink, stream: trio.SocketStream,
                           context: SSL.Context) -> TcpLink | None:

@@ -41,7 +41,7 @@ class Link:
         self.inbound = inbound
         self.con_id = -1
         self.closed = False
-        self.bytes_in = self.bytes_out = 0  # for metrics
+        self.bytes_out = 0  # sent to the peer (ESP-AT's idle timer watches it)
         self.scope = trio.CancelScope()
         #: passive receive (ESP-AT E25): a notice was written since the host's last read
         self.announced = False

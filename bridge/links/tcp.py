@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import socket
+import struct
 from collections.abc import Awaitable, Callable
 
 import trio
@@ -16,6 +17,7 @@ from .link import Link, Proto, Role, ServerLink
 from .sockets import bind, new_socket
 
 RECEIVE_CHUNK = 65536
+KEEPALIVE_INTERVAL, KEEPALIVE_COUNT = 1, 3  # probes 1 s apart, 3 of them
 
 
 def _addr(sockaddr: tuple) -> Address:
@@ -79,6 +81,19 @@ class TcpLink(Link):
         except BlockingIOError:
             return data
         return memoryview(data)[written:] if written < len(data) else b""
+
+    def keep_alive(self, idle: int) -> None:
+        """TCP keepalive probes after ``idle`` seconds of silence."""
+        sock = self.socket_stream.socket
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, idle)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, KEEPALIVE_INTERVAL)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, KEEPALIVE_COUNT)
+
+    def reset_on_close(self) -> None:
+        """Closing sends a reset instead of a FIN (SO_LINGER 0)."""
+        self.socket_stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                             struct.pack("ii", 1, 0))
 
     def _close_transport(self) -> None:
         close_notify = getattr(self.stream, "close_notify", None)

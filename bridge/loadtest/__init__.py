@@ -19,12 +19,17 @@ Modules, one job each:
 - ``echo``: the built-in TCP, UDP and TLS echo server;
 - ``daemon_config``: the generated config of the daemon it starts;
 - ``spawn``: the daemon it starts, and its errors;
-- ``progress``: the tqdm progress bar;
+- ``progress``: the progress bar (optional tqdm);
 - ``report``: percentiles, the JSON report and the text table;
 - ``plot``: latency and throughput over time (optional matplotlib);
 - ``run``: orchestration of one run.
+
+tqdm and matplotlib come with the ``loadtest`` extra, not with the daemon.
 
 ``check``, ``stats``, ``dialect``, ``port_host``, ``payloads``, ``options``,
 ``report`` and ``daemon_config`` never import Trio: ``at-bridge locust``
 (gevent) uses them too.
 """
+
+#: what gives the progress bar and --plot their libraries
+INSTALL_EXTRA = "pip install 'at-bridge[loadtest]'"

@@ -8,7 +8,8 @@ import sys
 from collections.abc import Callable
 from typing import TypeVar
 
-from .options import MAX_LINKS, Options, OptionsError, port_setting
+from . import INSTALL_EXTRA
+from .options import MAX_LINKS, Options, OptionsError, parse_port_setting
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -57,7 +58,8 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     traffic = parser.add_argument_group("traffic")
     traffic.add_argument("--size", type=int, default=64, metavar="BYTES",
                          help="bytes per message (default 64; cip up to 2048, skt up to "
-                              "payload_limit, 4096 by default)")
+                              "payload_limit, 4096 by default; esp-at up to 8192, 2048 "
+                              "with --port-setting esp_at_version='\"1.7\"')")
     traffic.add_argument("--rate", type=float, metavar="MSG/S",
                          help="messages per second per link (default: as fast as possible)")
     traffic.add_argument("--window", type=int, metavar="N",
@@ -70,7 +72,7 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     output.add_argument("--json", metavar="FILE", help="write the report as JSON")
     output.add_argument("--plot", metavar="FILE.png",
                         help="plot throughput and latency over time (needs matplotlib: "
-                             "pip install 'at-bridge[plot]')")
+                             f"{INSTALL_EXTRA})")
     output.add_argument("--quiet", action="store_true", help="no progress bar")
     output.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
                         help="longest wait for any reply (default 10)")
@@ -102,7 +104,7 @@ def to_options(args: argparse.Namespace) -> Options:
         tls_ca=args.tls_ca, tls_verify=not args.tls_no_verify, size=args.size,
         rate=args.rate, window=args.window, duration=args.duration, messages=args.messages,
         attach=tuple(args.attach or ()), daemon_pid=args.daemon_pid,
-        port_settings=tuple(port_setting(text) for text in args.port_setting),
+        port_settings=tuple(parse_port_setting(text) for text in args.port_setting),
         json_path=args.json, plot_path=args.plot, quiet=args.quiet, timeout=args.timeout,
         drain=args.drain, startup_timeout=args.startup_timeout, settle=args.settle,
         daemon_log=args.daemon_log,

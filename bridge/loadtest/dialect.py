@@ -138,8 +138,10 @@ class Cip(Dialect):
 
 
 class Esp(Cip):
-    """ESP-AT 2.4 (MUX 1, active receive): joined first (E9), ``+IPD,<id>,``
-    frames, the prompt after the OK line, ``Recv <n> bytes`` before SEND OK."""
+    """ESP-AT, either profile (MUX 1, active receive): joined first (E9),
+    ``+IPD,<id>,`` frames, the prompt after the OK line (EspWire knows both
+    forms), ``Recv <n> bytes`` before SEND OK; 1.7's ``\\r\\r\\n`` echo of ATE0
+    is one more line of its reply."""
 
     name = "esp-at"
     SETUP = (line("ATE0", b"ATE0", Cip.END, b"OK"),

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
+from typing import Any
 
 #: links a port can hold: CIP ids 0-5 (NOTES C2), SKT con_ids 1-9 (NOTES S2), ESP-AT 0-4 (E15)
 MAX_LINKS = {"cip": 6, "skt": 9, "esp-at": 5}
 CIP_MAX_SEND = 2048  # AT+CIPSEND's largest length (NOTES C9)
-ESP_MAX_SEND = 8192  # ESP-AT 2.4 (E21)
+ESP_MAX_SEND = {"2.4": 8192, "1.7": 2048}  # per ESP-AT profile (E21)
 SKT_PAYLOAD_LIMIT = 4096  # the daemon's default payload_limit
 DEFAULT_DURATION = 10.0
 
@@ -17,7 +18,7 @@ class OptionsError(ValueError):
     """Settings that cannot run; the message is one line for the user."""
 
 
-def port_setting(text: str, option: str = "--port-setting") -> tuple[str, str]:
+def parse_port_setting(text: str, option: str = "--port-setting") -> tuple[str, str]:
     """``KEY=VALUE`` with VALUE in TOML, for every generated [[port]] table."""
     key, sep, value = (part.strip() for part in text.partition("="))
     try:
@@ -78,15 +79,19 @@ class Options:
             return self.duration
         return None if self.messages is not None else DEFAULT_DURATION
 
+    def port_setting(self, key: str, default: Any) -> Any:
+        """A ``--port-setting``'s value (TOML), else ``default``."""
+        for name, text in self.port_settings:
+            if name == key:
+                return tomllib.loads(f"value = {text}")["value"]
+        return default
+
     def size_limit(self) -> int:
         if self.dialect == "cip":
             return CIP_MAX_SEND
         if self.dialect == "esp-at":
-            return ESP_MAX_SEND
-        for key, value in self.port_settings:
-            if key == "payload_limit":
-                return int(value)
-        return SKT_PAYLOAD_LIMIT
+            return ESP_MAX_SEND[str(self.port_setting("esp_at_version", "2.4"))]
+        return int(self.port_setting("payload_limit", SKT_PAYLOAD_LIMIT))
 
     def validate(self) -> Options:
         if self.dialect not in MAX_LINKS:
@@ -97,6 +102,8 @@ class Options:
             raise OptionsError("--ports: at least one port")
         if not 1 <= self.links <= MAX_LINKS[self.dialect]:
             raise OptionsError(f"--links: 1..{MAX_LINKS[self.dialect]} per {self.dialect} port")
+        if str(self.port_setting("esp_at_version", "2.4")) not in ESP_MAX_SEND:
+            raise OptionsError('--port-setting esp_at_version: "2.4" or "1.7"')
         limit = self.size_limit()
         if not 1 <= self.size <= limit:
             raise OptionsError(f"--size: 1..{limit} bytes for {self.dialect}")

@@ -1,12 +1,13 @@
-"""Latency and throughput over time as a PNG (the optional ``plot`` extra)."""
+"""Latency and throughput over time as a PNG (matplotlib, from the ``loadtest`` extra)."""
 
 from __future__ import annotations
 
 import importlib.util
 from typing import Any
 
-MISSING = ("--plot needs matplotlib, which is not installed: "
-           "pip install 'at-bridge[plot]' (or pip install 'matplotlib>=3.7')")
+from . import INSTALL_EXTRA
+
+MISSING = f"--plot needs matplotlib, which is not installed: {INSTALL_EXTRA}"
 
 
 def available() -> bool:

@@ -1,12 +1,16 @@
 """A tqdm progress bar on stderr: elapsed traffic time (or messages echoed),
-with the current rates, errors and the daemon's RSS."""
+with the current rates, errors and the daemon's RSS. Without tqdm (it comes
+with the ``loadtest`` extra) one line says so and the run goes on without it."""
 
 from __future__ import annotations
 
 import sys
 from typing import Any
 
+from . import INSTALL_EXTRA
 from .stats import Stats
+
+MISSING = f"no progress bar: tqdm is not installed ({INSTALL_EXTRA})"
 
 
 class Progress:
@@ -18,7 +22,11 @@ class Progress:
         self._last = (0.0, 0, 0)  # (time, bytes echoed, messages echoed)
         if not enabled:
             return
-        from tqdm import tqdm
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            print(f"at-bridge loadtest: {MISSING}", file=sys.stderr)
+            return
 
         if seconds is not None:
             self.bar = tqdm(total=round(seconds, 1), unit="s", file=sys.stderr,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..loadtest.options import MAX_LINKS, Options, OptionsError, port_setting
+from ..loadtest.options import MAX_LINKS, Options, OptionsError, parse_port_setting
 
 PROTOS = ("tcp", "udp", "tls")
 
@@ -107,7 +107,7 @@ def worker_options(parsed: Any) -> Options:
         target=None if parsed.atb_echo else ("", 0), tls_ca=parsed.atb_tls_ca,
         tls_verify=not parsed.atb_tls_no_verify, size=parsed.atb_size, rate=parsed.atb_rate,
         attach=attach, daemon_pid=parsed.atb_daemon_pid,
-        port_settings=tuple(port_setting(text, "--atb-port-setting")
+        port_settings=tuple(parse_port_setting(text, "--atb-port-setting")
                             for text in parsed.atb_port_setting),
         timeout=parsed.atb_timeout, startup_timeout=parsed.atb_startup_timeout,
         daemon_log=parsed.atb_daemon_log)

@@ -4,6 +4,7 @@ With no servers configured, names resolve as this machine resolves them
 (/etc/hosts included). With servers, plain DNS queries go to each in turn
 with dnspython under Trio: a server that times out, fails or refuses passes
 the question to the next; a name that does not exist ends the lookup.
+dnspython loads with the first query to such a server, not before.
 """
 
 from __future__ import annotations
@@ -11,12 +12,6 @@ from __future__ import annotations
 import ipaddress
 import socket
 
-import dns.asyncbackend
-import dns.asyncquery
-import dns.exception
-import dns.message
-import dns.rcode
-import dns.rdatatype
 import structlog
 import trio
 
@@ -62,6 +57,13 @@ class Resolver:
 
     async def _ask(self, server: str, name: str) -> str | None:
         """The answer of one server; None to try the next one."""
+        import dns.asyncbackend
+        import dns.asyncquery
+        import dns.exception
+        import dns.message
+        import dns.rcode
+        import dns.rdatatype
+
         query = dns.message.make_query(name, dns.rdatatype.A)
         try:
             response = await dns.asyncquery.udp(query, server, timeout=self.server_timeout,

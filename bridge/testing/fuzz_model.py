@@ -82,6 +82,7 @@ from bridge.at.events import (
 from bridge.at.framer import Framer, Mode
 from bridge.dialects import cip, esp, skt
 from bridge.dialects.cip.args import ALL_LINKS, UDP, Start, bad
+from bridge.dialects.esp.server import EspServer
 
 TICK = 1 / 1024
 CR, LF = 0x0D, 0x0A
@@ -307,16 +308,17 @@ def terminated(raw: bytes, count: int) -> tuple[bytes, int] | None:
 
 class EspReactions(CipReactions):
     """What bridge/dialects/esp does with the lines it gets (E15, E16, E21-E23):
-    its 2.4 command table (imported) binds the arguments; the model keeps the
-    station, CIPMUX/CIPMODE and the server, links opened by AT+CIPSTART once
-    joined, AT+CIPSEND=... / AT+CIPSENDEX=... expecting their payloads, and
-    AT+CIPSEND entering passthrough."""
+    the profile's command table (imported) binds the arguments; the model
+    keeps the station, CIPMUX/CIPMODE and the server, links opened by
+    AT+CIPSTART once joined, AT+CIPSEND=... / AT+CIPSENDEX=... expecting their
+    payloads (up to the profile's limit), and AT+CIPSEND entering passthrough."""
 
     name = "esp-at"
 
-    def __init__(self) -> None:
+    def __init__(self, version: str = "2.4") -> None:
         super().__init__()
-        self.profile = esp.dialect.PROFILES["2.4"]  # read by the table's binders
+        self.profile = esp.dialect.PROFILES[version]  # read by the table's binders
+        self.commands = esp.TABLES[version]
         self.joined = False
         self.server = False
 
@@ -324,11 +326,13 @@ class EspReactions(CipReactions):
         return esp.make_framer(min(line_limit, esp.dialect.LINE_LIMIT), guard)
 
     def on_line(self, line: bytes) -> tuple[str, int] | None:
-        call = resolve(esp.COMMANDS, line, self)
+        call = resolve(self.commands, line, self)
         if call is None:
             return None
+        # 1.7's `_CUR` / `_DEF` rows wrap the plain row's handler (functools.partial)
+        handler = getattr(call.action.handler, "func", call.action.handler)
         try:
-            return self._handle_esp(call.action.handler, call.values)
+            return self._handle_esp(handler, call.values)
         except ArgError:
             return None
 
@@ -371,7 +375,7 @@ class EspReactions(CipReactions):
                 self.links.clear()
             else:
                 self.links.pop(number, None)
-        elif handler is dialect.set_server:
+        elif handler is EspServer.set:
             (request,) = values
             if request.enable and self.multiple:
                 self.server = True
@@ -432,11 +436,11 @@ def _event_spec(event: object) -> tuple:
 
 class Harness:
     def __init__(self, dialect: str, *, line_limit: int = 64, guard: float = 1 / 64,
-                 payload_limit: int = 2048) -> None:
+                 payload_limit: int = 2048, esp_at_version: str = "2.4") -> None:
         self.dialect = dialect
         self.reactions: SktReactions | CipReactions | EspReactions = (
             SktReactions(payload_limit) if dialect == "skt"
-            else EspReactions() if dialect == "esp-at" else CipReactions())
+            else EspReactions(esp_at_version) if dialect == "esp-at" else CipReactions())
         self.framer = self.reactions.framer(line_limit, guard)
         self.line_limit = self.framer.line_limit  # the dialect may cap it (ESP-AT: 256)
         self.payload_limit = payload_limit

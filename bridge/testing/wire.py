@@ -25,6 +25,7 @@ class CipWire:
 
     prefix = IPD
     separator = b"),"  # between the link id and the length
+    line_prompt = b""  # a prompt at the start of a line, without CR LF before it
 
     def __init__(self, on_line: OnLine, on_prompt: Callable[[], None], on_data: OnData) -> None:
         self.buffer = bytearray()
@@ -60,6 +61,13 @@ class CipWire:
                                 continue
                     pos += 2  # an empty line (the CR LF before a reply word)
                     continue
+            elif buf[pos] == GT and self.line_prompt:
+                if end - pos < len(self.line_prompt):
+                    break
+                if buf.startswith(self.line_prompt, pos):
+                    pos += len(self.line_prompt)
+                    self.on_prompt()
+                    continue
             newline = buf.find(b"\r\n", pos)
             if newline < 0:
                 break
@@ -92,10 +100,12 @@ class CipWire:
 
 class EspWire(CipWire):
     """ESP-AT with CIPMUX=1 (E24): ``\\r\\n+IPD,<id>,<len>:<data>``; its
-    prompt ``\\r\\nOK\\r\\n\\r\\n>`` comes as the line OK, then ``\\r\\n>``."""
+    prompt ``\\r\\nOK\\r\\n\\r\\n>`` comes as the line OK, then ``\\r\\n>``
+    (1.7, E21: ``\\r\\nOK\\r\\n> ``, the line OK, then ``> ``)."""
 
     prefix = ESP_IPD
     separator = b","
+    line_prompt = b"> "
 
 
 class SktWire:

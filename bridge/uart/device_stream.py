@@ -17,24 +17,43 @@ from __future__ import annotations
 
 import errno
 import os
+import select
 
 import trio
+
+from ..stream_contract import receive_limit
 
 DEFAULT_CHUNK = 65536
 
 
 class DeviceStream(trio.abc.Stream):
-    def __init__(self, owner: trio.abc.Stream, fd: int) -> None:
+    """Keeps trio's Stream contract (tests/test_streams.py runs trio's
+    check_two_way_stream on a pty pair): two senders or two receivers at once
+    raise BusyResourceError; after aclose every call raises ClosedResourceError
+    (``fd`` is -1 then, so a closed stream never writes to a reused fd)."""
+
+    def __init__(self, owner: trio.abc.AsyncResource, fd: int) -> None:
         self.owner = owner
         self.fd = fd
+        self._sending = False  # a send_all or wait_send_all_might_not_block is running
+        self._receiving = False
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
-        limit = max_bytes or DEFAULT_CHUNK
+        limit = receive_limit(max_bytes, DEFAULT_CHUNK)
+        if self._receiving:
+            raise trio.BusyResourceError("another task is receiving from this device")
+        self._receiving = True
+        try:
+            return await self._receive(limit)
+        finally:
+            self._receiving = False
+
+    async def _receive(self, limit: int) -> bytes:
         # Readiness first: a serial line set with VMIN=0 reads b"" when it
         # has nothing, so only a read after readiness may say "ended".
         data = None
         while data is None:
-            await trio.lowlevel.wait_readable(self.fd)
+            await trio.lowlevel.wait_readable(self._open_fd())
             data = self._read(limit)
         parts = [data]
         size = len(data)
@@ -53,10 +72,17 @@ class DeviceStream(trio.abc.Stream):
         except BlockingIOError:
             return None
         except OSError as exc:
+            if exc.errno == errno.EIO:
+                return b""  # a pty master whose slave side is gone: its end
             raise _broken(exc) from exc
 
     def write_nowait(self, data: bytes | memoryview) -> int:
         """Write what the device takes now, without waiting; how much it took."""
+        if self._sending:
+            raise trio.BusyResourceError("another task is sending to this device")
+        return self._write(data)
+
+    def _write(self, data: bytes | memoryview) -> int:
         try:
             return os.write(self.fd, data)
         except BlockingIOError:
@@ -65,24 +91,52 @@ class DeviceStream(trio.abc.Stream):
             raise _broken(exc) from exc
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        await trio.lowlevel.checkpoint_if_cancelled()
-        view = memoryview(data)
-        waited = False
-        while True:
-            written = self.write_nowait(view)
-            if written == len(view):
-                break
-            view = view[written:]
-            await trio.lowlevel.wait_writable(self.fd)
-            waited = True
-        if not waited:
-            await trio.lowlevel.cancel_shielded_checkpoint()
+        if self._sending:
+            raise trio.BusyResourceError("another task is sending to this device")
+        self._sending = True
+        try:
+            await trio.lowlevel.checkpoint_if_cancelled()
+            view = memoryview(data)
+            waited = False
+            while True:
+                written = self._write(view)
+                if written == len(view):
+                    break
+                if not written and waited and _hung_up(self.fd):
+                    raise trio.BrokenResourceError("the other side of the device is gone")
+                view = view[written:]
+                await trio.lowlevel.wait_writable(self.fd)
+                waited = True
+            if not waited:
+                await trio.lowlevel.cancel_shielded_checkpoint()
+        finally:
+            self._sending = False
 
     async def wait_send_all_might_not_block(self) -> None:
-        await trio.lowlevel.wait_writable(self.fd)
+        if self._sending:
+            raise trio.BusyResourceError("another task is sending to this device")
+        self._sending = True
+        try:
+            await trio.lowlevel.wait_writable(self._open_fd())
+        finally:
+            self._sending = False
 
     async def aclose(self) -> None:
+        self.fd = -1
         await self.owner.aclose()
+
+    def _open_fd(self) -> int:
+        if self.fd < 0:
+            raise trio.ClosedResourceError("the device was already closed")
+        return self.fd
+
+
+def _hung_up(fd: int) -> bool:
+    """Whether the other side hung up: a pty master keeps taking writes into
+    a full buffer after its slave closed; only poll says it is gone."""
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & select.POLLHUP for _, events in poller.poll(0))
 
 
 def _broken(exc: OSError) -> trio.ClosedResourceError | trio.BrokenResourceError:

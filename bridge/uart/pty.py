@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import select
 import struct
 import termios
 import tty
@@ -29,7 +30,12 @@ class PtyStream(DeviceStream):
         self.slave = slave
 
     def unread_by_host(self) -> int:
-        """Bytes in the slave's input queue: written, not yet read by the host."""
+        """Bytes in the slave's input queue: written, not yet read by the host.
+
+        The kernel moves what the master wrote to the slave's queue a moment
+        later; polling the slave makes it do so first (without the poll, a
+        count right after a write reads 0 most of the time)."""
+        select.select([self.slave], [], [], 0)
         return struct.unpack("i", fcntl.ioctl(self.slave, termios.FIONREAD, bytes(4)))[0]
 
 

@@ -7,17 +7,15 @@ that hold one peer at a time.
 from __future__ import annotations
 
 import errno
-import socket
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
 import trio
 
 from ...at.commands import Outcome
-from ...links.dtls import connect_dtls, listen_dtls
 from ...links.inbound import Address
 from ...links.link import Link, Proto, Role, ServerLink
-from ...links.tcp import TcpLink, TcpServerLink, connect_tcp, listen_tcp
+from ...links.tcp import TcpLink, connect_tcp, listen_tcp
 from ...links.tls import connect_tls
 from ...links.udp import open_udp
 from ...net.errors import BindError, LinkError
@@ -32,8 +30,6 @@ from .psk import PskTable
 
 if TYPE_CHECKING:
     from OpenSSL import SSL
-
-KEEPALIVE_INTERVAL, KEEPALIVE_COUNT = 1, 3  # C4
 
 Notice = Callable[[bytes, int], bytes]
 Server = TypeVar("Server", bound=ServerLink)
@@ -84,6 +80,8 @@ class LinkOpener:
                                       local_port=request.local_port,
                                       peer=(request.host, request.port),
                                       inbound_capacity=capacity, resolver=resolver)
+            from ...links.dtls import connect_dtls  # pyOpenSSL: with the first DTLS link
+
             context = self.tls.client(request.host, psk=psk, datagram=True)
             return await connect_dtls(request.host, request.port, context, bind_host=bind_host,
                                       local_port=request.local_port,
@@ -96,7 +94,7 @@ class LinkOpener:
             link = await connect_tcp(request.host, request.port, inbound_capacity=capacity,
                                      resolver=resolver)
         if request.keepalive:
-            set_keepalive(link.socket_stream.socket, request.keepalive)
+            link.keep_alive(request.keepalive)  # C4
         return link
 
     # -- server links (C6) ---------------------------------------------------------------
@@ -119,38 +117,25 @@ class LinkOpener:
         server = await self._listen(
             request, lambda host: listen_tcp(host, request.local_port, proto=proto))
 
-        async def accept(stream: trio.SocketStream) -> None:
-            if self.admission.choose(self.links, server) is None:
-                return self._refuse(server, stream)
-            if context is None:
-                await self._admit(server, TcpLink(stream, stream, role=Role.SEED,
-                                                  inbound_capacity=self.port.settings.link_buffer))
-            else:
-                assert server.pending is not None
-                server.pending.start_soon(self._tls_peer, server, stream, context)
+        def free() -> bool:
+            return self.admission.choose(self.links, server) is not None
 
-        server.on_accept = accept
+        async def admit(peer: TcpLink) -> None:
+            if not free():  # another peer's handshake finished first
+                peer.close()
+                return
+            await self._admit(server, peer)
+
+        server.on_accept = self.tls.acceptor(server, context, admit, wanted=free)
         self.links.add(server, request.link_id)
         return Outcome(replies.OK)
-
-    def _refuse(self, server: TcpServerLink, stream: trio.SocketStream) -> None:
-        self.port.log.info("peer_refused", con_id=server.con_id, reason="link busy")
-        stream.socket.close()
-
-    async def _tls_peer(self, server: TcpServerLink, stream: trio.SocketStream,
-                        context: object) -> None:
-        peer = await self.tls.accept_peer(server, stream, context)  # type: ignore[arg-type]
-        if peer is None:
-            return
-        if self.admission.choose(self.links, server) is None:
-            peer.close()
-            return
-        await self._admit(server, peer)
 
     async def _open_dtls_server(self, request: Start, context: SSL.Context) -> Outcome:
         """The link admits a peer once its handshake completes and turns the
         others away itself (ServerId's rule, kept before the handshake); the
         peer is announced as a TCP server's is."""
+        from ...links.dtls import listen_dtls  # pyOpenSSL: with the first DTLS link
+
         settings = self.port.settings
         server = await self._listen(request, lambda host: listen_dtls(
             host, request.local_port, context, handshake_timeout=settings.tls_handshake_timeout,
@@ -171,11 +156,3 @@ class LinkOpener:
             await self.port.output.send(self.notice(b"CONNECT", server.con_id))
         self.port.log.info("peer_connected", con_id=server.con_id, remote=peer.remote)
         self.links.start_peer(peer)
-
-
-def set_keepalive(sock: trio.socket.SocketType, seconds: int) -> None:
-    """C4: TCP_KEEPIDLE ``seconds``, then probes 1 s apart, 3 of them."""
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, seconds)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, KEEPALIVE_INTERVAL)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, KEEPALIVE_COUNT)

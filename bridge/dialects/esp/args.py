@@ -178,3 +178,9 @@ def parse_server(tokens: Sequence[str]) -> Server:
         raise bad("a server is TCP or SSL")
     ca = optional(tokens, 3, switch, 0)
     return Server(True, port, kind_name == "SSL", ca)
+
+
+def saves(called_as: str) -> bool:
+    """1.7: a `_CUR` name changes only what is current; `_DEF` and the plain
+    name save it too (as AT+SYSSTORE=1 does, E30)."""
+    return not called_as.endswith("_CUR")

@@ -11,6 +11,7 @@ ERROR = b"\r\nERROR\r\n"
 FAIL = b"\r\nFAIL\r\n"
 BUSY = b"\r\nbusy p...\r\n"  # E5
 READY = b"\r\nready\r\n"  # E7
+PASSTHROUGH_PROMPT = b"\r\nOK\r\n\r\n>"  # E23, both profiles
 SEND_OK = b"\r\nSEND OK\r\n"  # E21
 SEND_FAIL = b"\r\nSEND FAIL\r\n"
 CONNECTED = b"WIFI CONNECTED\r\n"  # E9
@@ -30,33 +31,41 @@ class Profile:
     name: str
     version: str  # E2: "2.4.0.0"
     bin_version: str  # E2: "2.4.0"
+    sdk_version: str  # E2: the NonOS SDK number 1.7 shows (Mbed reads `SDK version:%d.%d.%d`)
     echo_end: bytes  # E4
-    prompt: bytes  # E21, E23
+    prompt: bytes  # E21 (AT+CIPSEND=<len>)
     max_send: int  # E21
     join_failure: bytes  # E9: after +CWJAP:<n>
     quoted_addresses: bool  # E24 (CIPDINFO), E28 (CIPDOMAIN)
     station_status_5_when_unjoined: bool  # E18
     unused_link_length: int  # E25: CIPRECVLEN for an id with no link
     passive_udp: bool  # E25: passive mode covers UDP links too
-    names_suffixes: bool  # `_CUR` / `_DEF` command names (1.7)
-    has_state_queries: bool  # CWSTATE, CIPSTATE, SYSSTORE exist (2.4)
     ssl_size_answer: bytes  # E17: AT+CIPSSLSIZE=
     cwjap_fields: int  # E10: fields of +CWJAP? after ssid, bssid, channel, rssi
-    cwlap_fields: int  # E14
+    no_ip: bytes  # E16: before ERROR when AT+CIPSTART finds the station not joined
+    dns_fail: bytes  # E16, E28: before ERROR when a name does not resolve
+    unlink: bytes  # E19: before ERROR for AT+CIPCLOSE=<id> of no link (CIPMUX=1)
+    no_change: bytes  # E27: before OK for AT+CIPSERVER=0 with no server
+    ping_time: bytes  # E28: the line of an answered AT+PING (%d: milliseconds)
+    ping_timeout: bytes  # E28: the line before ERROR of an unanswered one
+    dns_servers_a_line: bool  # AT+CIPDNS?: `+CIPDNS:<server>` each (1.7), not `<en>,"<s>"...`
 
 
 V2_4 = Profile(
-    name="2.4", version="2.4.0.0", bin_version="2.4.0", echo_end=b"\r\n",
+    name="2.4", version="2.4.0.0", bin_version="2.4.0", sdk_version="", echo_end=b"\r\n",
     prompt=b"\r\nOK\r\n\r\n>", max_send=8192, join_failure=ERROR, quoted_addresses=True,
     station_status_5_when_unjoined=False, unused_link_length=-1, passive_udp=True,
-    names_suffixes=False, has_state_queries=True, ssl_size_answer=ERROR, cwjap_fields=9,
-    cwlap_fields=11)
+    ssl_size_answer=ERROR, cwjap_fields=9, no_ip=b"", dns_fail=b"", unlink=b"",
+    no_change=b"", ping_time=b"+PING:%d\r\n", ping_timeout=b"+PING:TIMEOUT\r\n",
+    dns_servers_a_line=False)
 V1_7 = Profile(
-    name="1.7", version="1.7.4.0", bin_version="1.7.4", echo_end=b"\r\r\n",
+    name="1.7", version="1.7.4.0", bin_version="1.7.4", sdk_version="3.0.4",
+    echo_end=b"\r\r\n",
     prompt=b"\r\nOK\r\n> ", max_send=2048, join_failure=FAIL, quoted_addresses=False,
     station_status_5_when_unjoined=True, unused_link_length=0, passive_udp=False,
-    names_suffixes=True, has_state_queries=False, ssl_size_answer=OK, cwjap_fields=4,
-    cwlap_fields=7)
+    ssl_size_answer=OK, cwjap_fields=4, no_ip=b"no ip\r\n",
+    dns_fail=b"DNS Fail\r\n", unlink=b"UNLINK\r\n", no_change=b"no change\r\n",
+    ping_time=b"+%d\r\n", ping_timeout=b"+timeout\r\n", dns_servers_a_line=True)
 PROFILES = {"2.4": V2_4, "1.7": V1_7}
 
 
@@ -87,10 +96,15 @@ def address(ip: str, port: int, profile: Profile) -> bytes:
 
 
 def version(at_bridge: str, profile: Profile, build_date: str) -> bytes:
-    """E2: hosts parse ``AT version:%d.%d.%d.%d`` and need the `(` early."""
+    """E2: hosts parse ``AT version:%d.%d.%d.%d`` and need the `(` early;
+    Mbed's ESP8266 driver stops unless 1.7's SDK version starts with a
+    number of 2 or more."""
+    sdk = f"at-bridge {at_bridge}"
+    if profile.sdk_version:
+        sdk = f"{profile.sdk_version}({sdk})"
     return (b"AT version:%s(at-bridge %s - esp-at %s)\r\n" % (
                 profile.version.encode(), at_bridge.encode(), profile.name.encode())
-            + b"SDK version:at-bridge %s\r\n" % at_bridge.encode()
+            + b"SDK version:%s\r\n" % sdk.encode()
             + b"compile time:%s\r\n" % build_date.encode()
             + b"Bin version:%s(at-bridge)\r\n" % profile.bin_version.encode() + OK)
 

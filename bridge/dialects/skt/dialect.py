@@ -150,7 +150,10 @@ class SktDialect(DialectBase):
             else:
                 context = self.tls.server() if mode == SSL else None
                 link = await listen_tcp(bind, local_port, proto=proto)
-                link.on_accept = self._seed_acceptor(link, context)
+                # S12: an SSL seed is announced after its handshake; one that
+                # fails it takes no con_id (error 26, logged)
+                link.on_accept = self.tls.acceptor(
+                    link, context, lambda seed, server=link: self._admit_seed(server, seed))
         except LinkError as exc:
             self.port.log.warning("server_failed", local_port=local_port, why=str(exc))
             return Outcome(replies.error(name, server_error(mode, exc)))
@@ -187,26 +190,6 @@ class SktDialect(DialectBase):
             return Outcome(replies.error(name, client_error(mode, exc)))
         self.links.add(link, con_id)
         return Outcome(replies.opened(name, con_id))
-
-    def _seed_acceptor(self, server: TcpServerLink, context: object | None
-                       ) -> Callable[[trio.SocketStream], Awaitable[None]]:
-        async def accept(stream: trio.SocketStream) -> None:
-            if context is None:
-                seed = TcpLink(stream, stream, role=Role.SEED,
-                               inbound_capacity=self.port.settings.link_buffer)
-                await self._admit_seed(server, seed)
-            else:  # S12: announced after its handshake, which must not hold up accept
-                assert server.pending is not None
-                server.pending.start_soon(self._tls_seed, server, stream, context)
-
-        return accept
-
-    async def _tls_seed(self, server: TcpServerLink, stream: trio.SocketStream,
-                        context: object) -> None:
-        # S12: a peer that fails the handshake takes no con_id (error 26, logged)
-        seed = await self.tls.accept_peer(server, stream, context)  # type: ignore[arg-type]
-        if seed is not None:
-            await self._admit_seed(server, seed)
 
     async def _admit_seed(self, server: TcpServerLink, seed: TcpLink) -> None:
         con_id = self.admission.choose(self.links, server)
