@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 import gevent
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
 from ..loadtest.options import OptionsError
 from ..loadtest.report import write_json
@@ -98,8 +98,14 @@ class Master:
         self.runner.send_message(STOP)
         # a worker's users each wait for their last echo and close their link
         deadline = time.monotonic() + 3 * self.timeout + 5
-        while self._missing() and time.monotonic() < deadline:
+        while self._awaited() and time.monotonic() < deadline:
             gevent.sleep(0.05)
+
+    def _awaited(self) -> bool:
+        """A worker that has not reported yet is still there (not gone missing)."""
+        there = {client.id for client in self.runner.clients.all
+                 if client.state != STATE_MISSING}
+        return any(worker in there for worker in self._missing())
 
     def _missing(self) -> list[str]:
         return [worker for worker in self.asked or ()
