@@ -1,4 +1,5 @@
-"""Command line: ``at-bridge run``, ``at-bridge check-config`` and ``at-bridge loadtest``."""
+"""Command line: ``at-bridge run``, ``at-bridge check-config``, ``at-bridge loadtest``
+and ``at-bridge locust``."""
 
 from __future__ import annotations
 
@@ -41,6 +42,10 @@ def _parser() -> argparse.ArgumentParser:
     from .loadtest.cli import add_parser as add_loadtest
 
     add_loadtest(commands)
+    commands.add_parser("locust", add_help=False,
+                        help="load beyond one machine: Locust with at-bridge's locustfile "
+                             "(every Locust option, and --atb-... ones; needs "
+                             "'at-bridge[locust]')")
     return parser
 
 
@@ -72,6 +77,11 @@ def _announce(name: str, path: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["locust"]:  # its options are Locust's: argparse must not read them
+        from .locust.command import main as locust
+
+        return locust(argv[1:])
     args = _parser().parse_args(argv)
     if args.command == "loadtest":
         from .loadtest.cli import main as loadtest

@@ -129,3 +129,31 @@ def test_links_and_net_do_not_import_each_other_both_ways() -> None:
 
 def test_metrics_does_not_import_the_daemon() -> None:
     assert not package_imports("bridge.metrics", "bridge.daemon")
+
+
+def reached(module: str) -> set[str]:
+    """Every module ``module`` imports, directly or through ours."""
+    seen: set[str] = set()
+    todo = [module]
+    while todo:
+        for target in GRAPH[todo.pop()]:
+            if target not in seen:
+                seen.add(target)
+                if target in MODULES:
+                    todo.append(target)
+    return seen
+
+
+#: what Locust's processes import (gevent patches the standard library there,
+#: and Trio cannot run after that), and the sans-IO modules the Trio load
+#: test shares with it
+GEVENT_SIDE = [*under("bridge.locust"), "bridge.loadtest.check", "bridge.loadtest.stats",
+               "bridge.loadtest.dialect", "bridge.loadtest.port_host",
+               "bridge.loadtest.payloads", "bridge.loadtest.daemon_config",
+               "bridge.loadtest.report", "bridge.testing.host", "bridge.testing.spawn",
+               "bridge.testing.procstat", "bridge.testing.wire"]
+
+
+@pytest.mark.parametrize("module", GEVENT_SIDE)
+def test_no_trio_on_the_gevent_side(module: str) -> None:
+    assert not {target for target in reached(module) if target.split(".")[0] == "trio"}

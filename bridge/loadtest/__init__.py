@@ -11,15 +11,24 @@ Modules, one job each:
 - ``cli``: the subcommand's arguments and exit code;
 - ``check``: per-link verification of echoed bytes, in order;
 - ``stats``: counters, latency samples and a timeline;
-- ``device``: one virtual device driving one port in a dialect;
+- ``dialect``: what a device writes in each dialect and how replies end;
+- ``port_host``: the serial host of one port, sans-IO (routing what the
+  port writes, running a command's steps);
+- ``payloads``: the messages, different per link and sequence;
+- ``device``: one virtual device driving one port under Trio;
 - ``echo``: the built-in TCP, UDP and TLS echo server;
-- ``spawn``: the daemon it starts (generated config, its errors);
+- ``daemon_config``: the generated config of the daemon it starts;
+- ``spawn``: the daemon it starts, and its errors;
 - ``progress``: the progress bar (optional tqdm);
 - ``report``: percentiles, the JSON report and the text table;
 - ``plot``: latency and throughput over time (optional matplotlib);
 - ``run``: orchestration of one run.
 
 tqdm and matplotlib come with the ``loadtest`` extra, not with the daemon.
+
+``check``, ``stats``, ``dialect``, ``port_host``, ``payloads``, ``options``,
+``report`` and ``daemon_config`` never import Trio: ``at-bridge locust``
+(gevent) uses them too.
 """
 
 #: what gives the progress bar and --plot their libraries

@@ -4,17 +4,27 @@ A TCP or TLS echo returns a byte stream (frames split and merge), so a
 stream link compares the concatenated received bytes with the sent ones; a
 UDP link matches whole datagrams with whole messages. Each message's echo
 latency runs from when it went on the UART to when its last byte came back.
+
+Sans-IO: a sender that waits for room in its window gives the check a
+``waiter`` (its event loop's event), set when room is made or the link fails.
 """
 
 from __future__ import annotations
 
 from collections import deque
-
-import trio
+from typing import Protocol
 
 from .stats import Stats
 
 UDP_LOOKAHEAD = 64  # messages a datagram may skip (the skipped ones were lost)
+
+
+class Waiter(Protocol):
+    """An event of the host's event loop (trio.Event, gevent.event.Event)."""
+
+    def set(self) -> None: ...
+
+    def is_set(self) -> bool: ...
 
 
 class LinkCheck:
@@ -29,7 +39,7 @@ class LinkCheck:
         self.closing = False  # the host is closing it: a CLOSED notice is expected
         self.lost = 0  # bytes known lost before the end (skipped datagrams)
         self.messages = 0  # messages handed to the daemon
-        self._room: trio.Event | None = None
+        self.waiter: Waiter | None = None  # a sender waiting for room
 
     # -- for the sender ---------------------------------------------------------
 
@@ -45,15 +55,10 @@ class LinkCheck:
         """The daemon refused the last message registered: nothing is owed."""
         raise NotImplementedError
 
-    async def wait_room(self, window: int) -> None:
-        while self.in_flight >= window and not self.failed:
-            self._room = trio.Event()
-            await self._room.wait()
-
     def _wake(self) -> None:
-        if self._room is not None:
-            self._room.set()
-            self._room = None
+        if self.waiter is not None:
+            self.waiter.set()
+            self.waiter = None
 
     def fail(self, kind: str | None = None, detail: str = "") -> None:
         if kind is not None:

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tomllib
 from collections.abc import Callable
 from typing import TypeVar
 
 from . import INSTALL_EXTRA
-from .options import MAX_LINKS, Options, OptionsError
+from .options import MAX_LINKS, Options, OptionsError, parse_port_setting
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -93,18 +92,6 @@ def _address(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def _setting(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    key, value = key.strip(), value.strip()
-    try:
-        tomllib.loads(f"{key} = {value}")
-    except tomllib.TOMLDecodeError:
-        sep = ""
-    if not sep or not key:
-        raise OptionsError(f"--port-setting: {text!r} is not KEY=VALUE with a TOML value")
-    return key, value
-
-
 def to_options(args: argparse.Namespace) -> Options:
     if args.attach and args.ports is not None:
         raise OptionsError("--ports is for a started daemon; --attach gives the ports")
@@ -117,7 +104,7 @@ def to_options(args: argparse.Namespace) -> Options:
         tls_ca=args.tls_ca, tls_verify=not args.tls_no_verify, size=args.size,
         rate=args.rate, window=args.window, duration=args.duration, messages=args.messages,
         attach=tuple(args.attach or ()), daemon_pid=args.daemon_pid,
-        port_settings=tuple(_setting(text) for text in args.port_setting),
+        port_settings=tuple(parse_port_setting(text) for text in args.port_setting),
         json_path=args.json, plot_path=args.plot, quiet=args.quiet, timeout=args.timeout,
         drain=args.drain, startup_timeout=args.startup_timeout, settle=args.settle,
         daemon_log=args.daemon_log,

@@ -1,10 +1,19 @@
 """The built-in echo server on 127.0.0.1: TCP, UDP, or TLS with a CA made
-by trustme (its PEM file goes into the daemon's generated config)."""
+by trustme (its PEM file goes into the daemon's generated config).
+
+``python -m bridge.loadtest.echo tcp|udp|tls DIR`` runs it as a process of
+its own (``at-bridge locust``'s workers cannot run Trio): it prints one JSON
+line, ``{"host": ..., "port": ..., "ca_file": ...}``, once it serves, and
+serves until its stdin ends.
+"""
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 import ssl
+import sys
 from pathlib import Path
 
 import trio
@@ -72,3 +81,18 @@ class EchoServer:
                 await sock.sendto(data, source)
             except ConnectionRefusedError:
                 continue
+
+
+async def serve_until_stdin_ends(proto: str, work_dir: Path) -> None:
+    echo = EchoServer(proto, work_dir)
+    async with trio.open_nursery() as nursery:
+        host, port = await nursery.start(echo.serve)
+        print(json.dumps({"host": host, "port": port, "ca_file": echo.ca_file}), flush=True)
+        async with trio.lowlevel.FdStream(os.dup(sys.stdin.fileno())) as stdin:
+            while await stdin.receive_some(CHUNK):
+                pass
+        nursery.cancel_scope.cancel()
+
+
+if __name__ == "__main__":
+    trio.run(serve_until_stdin_ends, sys.argv[1], Path(sys.argv[2]))

@@ -18,6 +18,18 @@ class OptionsError(ValueError):
     """Settings that cannot run; the message is one line for the user."""
 
 
+def parse_port_setting(text: str, option: str = "--port-setting") -> tuple[str, str]:
+    """``KEY=VALUE`` with VALUE in TOML, for every generated [[port]] table."""
+    key, sep, value = (part.strip() for part in text.partition("="))
+    try:
+        tomllib.loads(f"{key} = {value}")
+    except tomllib.TOMLDecodeError:
+        sep = ""
+    if not sep or not key:
+        raise OptionsError(f"{option}: {text!r} is not KEY=VALUE with a TOML value")
+    return key, value
+
+
 @dataclass(frozen=True)
 class Options:
     dialect: str = "skt"  # "cip" | "skt" | "esp-at"
@@ -104,7 +116,7 @@ class Options:
         if self.messages is not None and self.messages < 1:
             raise OptionsError("--messages: at least 1")
         if self.attach and self.port_settings:
-            raise OptionsError("--port-setting applies only to a daemon loadtest starts")
+            raise OptionsError("--port-setting applies only to a started daemon")
         if self.attach and (self.tls_ca is not None or not self.tls_verify):
             raise OptionsError("--tls-ca and --tls-no-verify set a started daemon's config; "
                                "an attached daemon uses its own")

@@ -103,12 +103,29 @@ def write_json(report: dict[str, Any], path: str) -> None:
         file.write("\n")
 
 
-def _size(count: float) -> str:
+def human_size(count: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if abs(count) < 1024 or unit == "GiB":
             return f"{count:.0f} {unit}" if unit == "B" else f"{count:.2f} {unit}"
         count /= 1024
     raise AssertionError
+
+
+def latency_cells(summary: dict[str, Any], digits: int) -> str:
+    """p50, p90, p99 and max of a latency summary, in columns (none without samples)."""
+    if not summary["count"]:
+        return ""
+    return " ".join(f"{summary[key]:>9.{digits}f}"
+                    for key in ("p50_ms", "p90_ms", "p99_ms", "max_ms"))
+
+
+def error_lines(errors: dict[str, int], examples: dict[str, str]) -> list[str]:
+    """Errors by kind, each with its count and an example."""
+    if not errors:
+        return ["errors: none"]
+    return ["errors:", *(f"  {kind:24} {count:>6}"
+                         + (f"   e.g. {examples[kind]}" if kind in examples else "")
+                         for kind, count in errors.items())]
 
 
 def table(report: dict[str, Any]) -> str:
@@ -126,9 +143,9 @@ def table(report: dict[str, Any]) -> str:
         f"links        opened {links['opened']} of {links['requested']}, failed {links['failed']}",
         f"{'':12} {'messages':>10} {'bytes':>14} {'per second':>14}",
         f"{'sent':12} {messages['sent']:>10} {data['sent']:>14} "
-        f"{_size(rate['sent_bytes_per_s']) + '/s':>14}",
+        f"{human_size(rate['sent_bytes_per_s']) + '/s':>14}",
         f"{'echoed':12} {messages['echoed']:>10} {data['echoed']:>14} "
-        f"{_size(rate['echoed_bytes_per_s']) + '/s':>14}",
+        f"{human_size(rate['echoed_bytes_per_s']) + '/s':>14}",
         f"{'':12} {'':>10} {'':>14} {str(rate['messages_per_s']) + ' msg/s':>14}",
         f"lost bytes   {data['lost']}   (received {data['received']} bytes in "
         f"{report['seconds']} s)",
@@ -139,20 +156,9 @@ def table(report: dict[str, Any]) -> str:
             for name, summary in report["latency"]["command"].items()]
     rows.append(("echo", report["latency"]["echo"]))
     for name, summary in rows:
-        if summary["count"]:
-            out.append(f"{name:18} {summary['count']:>8} {summary['p50_ms']:>9.2f} "
-                       f"{summary['p90_ms']:>9.2f} {summary['p99_ms']:>9.2f} "
-                       f"{summary['max_ms']:>9.2f}")
-        else:
-            out.append(f"{name:18} {0:>8}")
+        out.append(f"{name:18} {summary['count']:>8} {latency_cells(summary, 2)}".rstrip())
     out.append("")
-    if report["errors"]:
-        out.append("errors:")
-        for kind, count in report["errors"].items():
-            example = report["error_examples"].get(kind)
-            out.append(f"  {kind:24} {count:>6}" + (f"   e.g. {example}" if example else ""))
-    else:
-        out.append("errors: none")
+    out += error_lines(report["errors"], report["error_examples"])
     if report["cpu_s"]:
         out.append("CPU during traffic (cores): " + ", ".join(
             f"{name} {report['cpu_cores'][name]:.2f}" for name in report["cpu_s"]))

@@ -28,9 +28,11 @@ from ..testing.trio_daemon import Daemon
 from . import report as report_module
 from . import spawn
 from .check import LinkCheck, new_check
-from .device import DEVICES, Device, Payloads, Plan
+from .daemon_config import write_daemon_config
+from .device import Device, Plan
 from .echo import EchoServer
 from .options import Options
+from .payloads import Payloads
 from .progress import Progress
 from .stats import Stats
 
@@ -112,7 +114,7 @@ class Run:
         options = self.options
         if options.attach:
             return list(options.attach)
-        config, paths = spawn.write_daemon_config(self.work_dir, options, ca_file)
+        config, paths = write_daemon_config(self.work_dir, options, ca_file)
         log_path = Path(options.daemon_log) if options.daemon_log else self.work_dir / "daemon.log"
         self.daemon = await Daemon.start(config, log_path)
         self.pid = self.daemon.pid
@@ -144,13 +146,12 @@ class Run:
     async def _drive(self, paths: list[str], target: tuple[str, int],
                      nursery: trio.Nursery) -> None:
         options, stats = self.options, self.stats
-        kind = DEVICES[options.dialect]
         stats.ports_requested = len(paths)
         for index, path in enumerate(paths):
             checks = [new_check(options.proto, stats, index * options.links + slot)
                       for slot in range(options.links)]
             self.checks += checks
-            device = kind(index, path, options, stats, target, checks)
+            device = Device(index, path, options, stats, target, checks)
             try:
                 device.open()
             except OSError as exc:

@@ -1,36 +1,14 @@
-"""The daemon the load test starts: a generated config with one pty port per
-virtual device, and what it does wrong (reopening a port, exiting by itself,
-a bad exit) counted as errors."""
+"""The daemon the load test starts (its config: daemon_config.py), and what
+it does wrong (reopening a port, exiting by itself, a bad exit) counted as
+errors."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import trio
 
-from ..testing.spawn import STOP_WITHIN, TomlText, write_config
+from ..testing.spawn import STOP_WITHIN
 from ..testing.trio_daemon import Daemon
-from .options import Options
 from .stats import Stats
-
-
-def write_daemon_config(work_dir: Path, options: Options,
-                        ca_file: str | None) -> tuple[Path, list[str]]:
-    """The daemon's TOML config and the pty paths its ports will have."""
-    paths = [str(work_dir / f"dev{index}") for index in range(options.ports)]
-    ports = []
-    for index, path in enumerate(paths):
-        port: dict[str, object] = {"name": f"lt{index}", "device": f"pty:{path}",
-                                   "dialect": options.dialect, "bind_address": "127.0.0.1"}
-        if ca_file is not None:
-            port["tls_ca_file"] = ca_file
-        if not options.tls_verify:
-            port["tls_verify"] = False
-        port.update((key, TomlText(value)) for key, value in options.port_settings)
-        ports.append(port)
-    config = write_config(work_dir / "at-bridge.toml",
-                          {"state_dir": str(work_dir / "state"), "log_level": "warning"}, ports)
-    return config, paths
 
 
 async def watch(daemon: Daemon, stats: Stats, ports: int) -> None:
