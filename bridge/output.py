@@ -150,7 +150,9 @@ class FrameSlot:
     async def __aenter__(self) -> None:
         output = self._output
         while True:
-            await output.take_lock()
+            # a full acquire (a checkpoint even when the lock is free): a pump
+            # that finds nothing to write after all loops back through here
+            await output.lock.acquire()
             now = trio.current_time()
             if output.frame_may_go(now):
                 return
