@@ -48,6 +48,7 @@ class UartOutput:
         self._queue = ByteQueue[bytes](limit)
         self._queued = 0  # frames handed to the writer and not yet written
         self._flushed = trio.lowlevel.ParkingLot()
+        self._slot = FrameSlot(self)  # holds no state of its own: one serves every pump
         self._write_nowait: Callable[[bytes], int] | None = None
         self._written = written
         self._lost = lost
@@ -140,7 +141,7 @@ class UartOutput:
         """``async with output.frame_slot():`` around taking data for an
         unsolicited frame and writing it: waits for any reply span and the
         gap after it."""
-        return FrameSlot(self)
+        return self._slot
 
 
 class FrameSlot:
@@ -153,6 +154,8 @@ class FrameSlot:
             # a full acquire (a checkpoint even when the lock is free): a pump
             # that finds nothing to write after all loops back through here
             await output.lock.acquire()
+            if not output.quiet_until:  # no reply ever asked for quiet (SKT, CIP)
+                return
             now = trio.current_time()
             if output.frame_may_go(now):
                 return

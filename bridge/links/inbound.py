@@ -13,6 +13,7 @@ from collections.abc import Callable
 import trio
 
 Address = tuple[str, int]
+REFILL = 16384  # the least room worth a socket read (smaller buffers: a quarter)
 
 
 class Inbound:
@@ -37,10 +38,12 @@ class Inbound:
         self.wake()
 
     async def room(self) -> int:
-        """Bytes the buffer takes now, once it has room for any: a stream
-        reads no more than that from its socket, so it never holds more
-        than its capacity."""
-        while self.size >= self.capacity:
+        """Bytes the buffer takes now, once it has room for a quarter of its
+        capacity: a stream reads no more than that from its socket, so it
+        never holds more than its capacity, and a buffer the host keeps
+        nearly full is refilled in a few large reads, not many small ones."""
+        refill = max(1, min(self.capacity // 4, REFILL))
+        while self.capacity - self.size < refill:
             await self._changed.park()
         return self.capacity - self.size
 
