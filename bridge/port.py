@@ -197,7 +197,9 @@ class Port:
             self._span_open = True
         try:
             if isinstance(event, CommandLine):
-                await self.output.send(dialect.echo(event.line))
+                echo = dialect.echo(event.line)
+                if echo:
+                    await self.output.send(echo)
                 if dialect.busy_reply(event.line) is not None and dialect.is_slow(event.line):
                     outcome = await self._while_answering_busy(event, notices)
                 else:
@@ -242,7 +244,8 @@ class Port:
                 # nothing the link pumps could see change (a reply, a prompt
                 # and its payload): written whole and in order like any frame,
                 # without the lock and its cost
-                await output.send(outcome.reply)
+                if outcome.reply:
+                    await output.send(outcome.reply)
                 if isinstance(outcome.then, ExpectPayload):
                     self.dialect.framer.expect_payload(outcome.then.size,
                                                        outcome.then.terminator)

@@ -44,26 +44,23 @@ class DeviceStream(trio.abc.Stream):
             raise trio.BusyResourceError("another task is receiving from this device")
         self._receiving = True
         try:
-            return await self._receive(limit)
+            # Readiness first: a serial line set with VMIN=0 reads b"" when it
+            # has nothing, so only a read after readiness may say "ended".
+            data = None
+            while data is None:
+                await trio.lowlevel.wait_readable(self._open_fd())
+                data = self._read(limit)
+            parts = [data]
+            size = len(data)
+            while data and size < limit:
+                data = self._read(limit - size)
+                if not data:
+                    break  # empty for now (or ended: the next receive says so)
+                parts.append(data)
+                size += len(data)
+            return parts[0] if len(parts) == 1 else b"".join(parts)
         finally:
             self._receiving = False
-
-    async def _receive(self, limit: int) -> bytes:
-        # Readiness first: a serial line set with VMIN=0 reads b"" when it
-        # has nothing, so only a read after readiness may say "ended".
-        data = None
-        while data is None:
-            await trio.lowlevel.wait_readable(self._open_fd())
-            data = self._read(limit)
-        parts = [data]
-        size = len(data)
-        while data and size < limit:
-            data = self._read(limit - size)
-            if not data:
-                break  # empty for now (or ended: the next receive says so)
-            parts.append(data)
-            size += len(data)
-        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def _read(self, limit: int) -> bytes | None:
         """What the fd holds now, b"" at its end, None if it would block."""
