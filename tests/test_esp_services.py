@@ -473,3 +473,11 @@ async def test_tcp_options(start_port: StartPort, tcp_server: TcpServer) -> None
     for bad in (b"AT+CIPTCPOPT=5,-1,0,0,0", b"AT+CIPTCPOPT=-1,0,0,0", b"AT+CIPTCPOPT=0,-2,0,0",
                 b"AT+CIPTCPOPT=0,-1,2,0", b"AT+CIPTCPOPT=0,-1,0,0,7201"):
         await device.command(bad, ERROR)
+    # the options stored for id 4 (not id 0's) apply to the link opened on id 4
+    await device.command(b"AT+CIPTCPOPT=0,-1,0,0,0", OK)
+    await device.send(b'AT+CIPSTART=4,"TCP","127.0.0.1",%d\r\n' % tcp_server.port)
+    peer = await tcp_server.accept()
+    await device.expect(b"4,CONNECT\r\n" + OK)
+    assert re.search(rb"timer:\(keepalive,", keepalive_timer(tcp_server.port))
+    await device.command(b"AT+CIPCLOSE=4", b"4,CLOSED\r\n" + OK)
+    await peer.aclose()

@@ -1,7 +1,7 @@
 """The ESP-AT dialect (esp-at.md E1-E31, profiles 2.4 and 1.7).
 
-``COMMANDS`` at the end is the command table; settings the module only
-stores and shows are ``Setting`` rows. Every failure is ``ERROR`` unless an
+Its command tables (one per profile) are in table.py; settings the module
+only stores and shows are ``Setting`` rows there. Every failure is ``ERROR`` unless an
 item says otherwise (E6). The port keeps unsolicited frames out of a
 command's reply and spaces them after it (E26), and answers ``busy p...``
 to lines that arrive while a command runs (E5).
@@ -10,6 +10,7 @@ to lines that arrive while a command runs (E5).
 from __future__ import annotations
 
 import socket
+from dataclasses import astuple, replace
 from functools import partial
 from typing import Any
 
@@ -88,13 +89,13 @@ class EspDialect(WifiCommands, DialectBase):
                                 multiple=lambda: self.multiple, opened=self._link_opened)
         self.uart = self._configured_line()
         self._greeting: trio.CancelScope | None = None
-        self._pending_send: tuple[Link | None, Address | None, int] | None = None
+        self._pending_send: tuple[Link, Address | None] | None = None
         self._closing: list[Link] = []  # links a station change closes with its reply
         self._defaults()
 
     def _defaults(self) -> None:
         """E7: what a reset restores (then what is stored, E30)."""
-        self.echo_on = True
+        self.echoing = True  # ATE0 / ATE1
         self.multiple = False  # AT+CIPMUX
         self.passthrough_mode = False  # AT+CIPMODE
         self.passive = False  # AT+CIPRECVMODE
@@ -195,7 +196,7 @@ class EspDialect(WifiCommands, DialectBase):
     # -- lines, echo, busy, errors (E3-E6) --------------------------------------------
 
     def echo(self, line: bytes) -> bytes:
-        return line + self.profile.echo_end if self.echo_on else b""
+        return line + self.profile.echo_end if self.echoing else b""
 
     def busy_reply(self, line: bytes) -> bytes:
         return (replies.CODE_BUSY if self.syslog else b"") + replies.BUSY
@@ -228,15 +229,13 @@ class EspDialect(WifiCommands, DialectBase):
     async def attention(self) -> Outcome:
         return Outcome(replies.OK)
 
-    async def set_echo(self, on: bool) -> Outcome:
-        self.echo_on = on
+    async def echo_off(self) -> Outcome:
+        self.echoing = False
         return Outcome(replies.OK)
 
-    async def echo_off(self) -> Outcome:
-        return await self.set_echo(False)
-
-    async def echo_on_(self) -> Outcome:
-        return await self.set_echo(True)
+    async def echo_on(self) -> Outcome:
+        self.echoing = True
+        return Outcome(replies.OK)
 
     async def version(self) -> Outcome:
         return Outcome(replies.version(__version__, self.profile, BUILD_DATE))
@@ -301,7 +300,7 @@ class EspDialect(WifiCommands, DialectBase):
             return Outcome(replies.ERROR)
         multiple, self.multiple = self.multiple, True  # the id is shown even with CIPMUX=0
         try:
-            return await self.start(Start(number, *_fields_after_id(request)))
+            return await self.start(replace(request, link_id=number))
         finally:
             self.multiple = multiple
 
@@ -328,12 +327,12 @@ class EspDialect(WifiCommands, DialectBase):
                                      resolver=resolver)
         if request.keepalive:
             link.keep_alive(request.keepalive)
-        self._tcp_options(link)
+        self._tcp_options(link, request.link_id)
         return link
 
-    def _tcp_options(self, link: TcpLink) -> None:
-        """E31: AT+CIPTCPOPT's nodelay and keepalive."""
-        options = self.settings.get(f"CIPTCPOPT{link.con_id if link.con_id >= 0 else 0}")
+    def _tcp_options(self, link: TcpLink, number: int) -> None:
+        """E31: AT+CIPTCPOPT's nodelay and keepalive for link ``number``."""
+        options = self.settings.get(f"CIPTCPOPT{number}")
         if options:
             _, nodelay, _, keepalive = options
             sock = link.socket_stream.socket
@@ -478,14 +477,14 @@ class EspDialect(WifiCommands, DialectBase):
             return Outcome(replies.NOT_VALID + replies.ERROR)
         if request.dest is not None and not isinstance(link, UdpLink):
             raise bad("a destination is for UDP links")
-        self._pending_send = (link, request.dest, request.length)
+        self._pending_send = (link, request.dest)
         return Outcome(self.profile.prompt, ExpectPayload(request.length, terminator))
 
     async def on_payload(self, data: bytes) -> Outcome:
         assert self._pending_send is not None
-        (link, dest, _), self._pending_send = self._pending_send, None
+        (link, dest), self._pending_send = self._pending_send, None
         received = b"\r\nRecv %d bytes\r\n" % len(data)
-        if link is None or link.closed or (link.inbound is not None and link.inbound.ended
+        if link.closed or (link.inbound is not None and link.inbound.ended
                                            and not isinstance(link, UdpLink)):
             return Outcome(received + replies.SEND_FAIL)
         try:
@@ -560,7 +559,7 @@ class EspDialect(WifiCommands, DialectBase):
         self.uart = line
         if persist:  # whatever AT+SYSSTORE says: the firmware always saves UART_DEF
             await self.port.store.asave({**self.port.store.load(),
-                                         "uart": list(_line_values(line))})
+                                         "uart": list(astuple(line))})
         return Outcome(replies.OK, after=partial(self._switch_line, line))
 
     async def _switch_line(self, line: LineSettings) -> None:
@@ -591,18 +590,18 @@ class EspDialect(WifiCommands, DialectBase):
 
     async def query_uart(self) -> Outcome:
         return Outcome(replies.value("UART_CUR", ",".join(
-            str(value) for value in _line_values(self.uart))) + replies.OK)
+            str(value) for value in astuple(self.uart))) + replies.OK)
 
     async def query_uart_default(self) -> Outcome:
         return Outcome(replies.value("UART_DEF", ",".join(
-            str(value) for value in _line_values(self._boot_line()))) + replies.OK)
+            str(value) for value in astuple(self._boot_line()))) + replies.OK)
 
     async def set_tcp_options(self, number: int, *values: int) -> Outcome:
         """E31: stored per link; nodelay and keepalive apply to TCP links."""
         self.settings[f"CIPTCPOPT{number}"] = values
         link = self.links.get(number)
         if isinstance(link, TcpLink):
-            self._tcp_options(link)
+            self._tcp_options(link, number)
         return Outcome(replies.OK)
 
     async def query_tcp_options(self) -> Outcome:
@@ -610,15 +609,3 @@ class EspDialect(WifiCommands, DialectBase):
         return Outcome(b"".join(b"+CIPTCPOPT:%d,%s\r\n" % (number, b",".join(
             b"%d" % v for v in self.settings.get(f"CIPTCPOPT{number}", (-1, 0, 0, 0))))
             for number in ids) + replies.OK)
-
-
-# -- helpers ------------------------------------------------------------------------------------
-
-
-def _fields_after_id(request: Start) -> tuple[Any, ...]:
-    return (request.kind, request.host, request.port, request.keepalive, request.local_port,
-            request.udp_mode, request.local_ip)
-
-
-def _line_values(line: LineSettings) -> tuple[int, int, int, int, int]:
-    return line.baudrate, line.bytesize, line.stopbits, line.parity, line.flow

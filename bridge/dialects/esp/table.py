@@ -133,7 +133,7 @@ ROWS = [
     # basics (E2, E4, E6, E7, E30, E31)
     row("", basic=True, execute=Action(D.attention)),
     row("E0", basic=True, execute=Action(D.echo_off)),
-    row("E1", basic=True, execute=Action(D.echo_on_)),
+    row("E1", basic=True, execute=Action(D.echo_on)),
     row("RST", execute=Action(D.reset)),
     row("GMR", execute=Action(D.version)),
     row("RESTORE", execute=Action(D.restore)),
