@@ -10,10 +10,11 @@ The queue is bounded in bytes (uart_buffer): a slow UART blocks whoever
 produces frames (link pumps stop, sockets stop being read).
 
 The discipline between replies and unsolicited frames (ESP-AT E26) is here
-too: ``lock`` is held by the interpreter while it writes a reply (for the
-whole span of a command in dialects that ask for it) and by a link pump
-while it takes data and writes its frame, so no frame falls inside a reply
-or between a mode switch and its reply; after a reply that ends a command,
+too: ``lock`` is held by the interpreter while it applies a state change
+and its reply (and for the whole span of a command in dialects that ask for
+it) and by a link pump while it takes data and writes its frame, so no
+frame falls inside a span or between a mode switch and its reply; after a
+reply that ends a command,
 unsolicited frames wait ``quiet_until`` and, on a pty, until the host has read
 the reply: a host that reads in chunks then never finds a frame glued to the
 reply's last line, however late the scheduler lets it run.
@@ -129,9 +130,10 @@ class UartOutput:
             await self._flushed.park()
 
     async def take_lock(self) -> None:
-        """The output lock, without trio's extra scheduler pass when it is
-        free (Lock.acquire always yields once): one pass fewer per reply
-        and per frame."""
+        """The output lock for the interpreter, without trio's extra
+        scheduler pass when it is free (Lock.acquire always yields once).
+        Link pumps use a full acquire (``frame_slot``): their loop needs
+        its checkpoint."""
         try:
             self.lock.acquire_nowait()
         except trio.WouldBlock:

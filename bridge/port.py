@@ -235,31 +235,26 @@ class Port:
         return outcome[0]
 
     async def _apply(self, outcome: Outcome) -> None:
-        """Write the reply and switch the framer in one step, under the
-        output lock; a command's span ends with its final reply."""
+        """Write the reply and switch the framer in one step; under the
+        output lock when the link pumps could see the change (a state
+        change, transparent mode, a span); a command's span ends with its
+        final reply."""
         output = self.output
         if not self._span_open:
             if outcome.commit is None and outcome.after is None \
                     and not isinstance(outcome.then, EnterTransparent):
-                # nothing the link pumps could see change (a reply, a prompt
-                # and its payload): written whole and in order like any frame,
-                # without the lock and its cost
+                # a reply, a prompt and its payload: written whole and in
+                # order like any frame, without the lock and its cost
                 if outcome.reply:
                     await output.send(outcome.reply)
-                if isinstance(outcome.then, ExpectPayload):
-                    self.dialect.framer.expect_payload(outcome.then.size,
-                                                       outcome.then.terminator)
+                self._switch_framer(outcome)
                 return
             await output.take_lock()
         try:
             if outcome.commit is not None:
                 outcome.commit()
             await output.send(outcome.reply)
-            then = outcome.then
-            if isinstance(then, ExpectPayload):
-                self.dialect.framer.expect_payload(then.size, then.terminator)
-            elif isinstance(then, EnterTransparent):
-                self.dialect.framer.enter_transparent(trio.current_time())
+            self._switch_framer(outcome)
             if outcome.after is not None:
                 await outcome.after()
         finally:
@@ -268,6 +263,13 @@ class Port:
                 output.lock.release()
                 if outcome.reply and outcome.final and self.dialect.reply_gap:
                     output.quiet_after_reply(self.dialect.reply_gap)
+
+    def _switch_framer(self, outcome: Outcome) -> None:
+        then = outcome.then
+        if isinstance(then, ExpectPayload):
+            self.dialect.framer.expect_payload(then.size, then.terminator)
+        elif isinstance(then, EnterTransparent):
+            self.dialect.framer.enter_transparent(trio.current_time())
 
     def _take_queued(self, framer: Framer, notices: deque[object]) -> bool:
         try:
