@@ -225,9 +225,6 @@ class CommandTable:
     def __contains__(self, name: str) -> bool:
         return (False, name) in self._rows or name in self._settings
 
-    def row(self, name: str, *, basic: bool = False) -> Row:
-        return self._rows[(basic, name)]
-
     def setting(self, name: str) -> Setting:
         return self._settings[name]
 

@@ -34,7 +34,6 @@ CR = 0x0D
 LF = 0x0A
 COLON = 0x3A
 BACKSLASH = 0x5C
-ZERO = 0x30
 
 
 @dataclass(frozen=True)
@@ -127,8 +126,6 @@ TRANSITIONS: dict[tuple[Mode, Move], Mode] = {
     (Mode.DRAIN, Move.SILENCE): Mode.COMMAND,
 }
 
-#: modes whose bytes are buffered as commands (ESCAPED: the bytes after the escape)
-BUFFERING = (Mode.COMMAND, Mode.SKIP_LINE, Mode.TOO_LONG, Mode.PAYLOAD, Mode.ESCAPED)
 #: modes where the arrival times of queued bytes decide (G5): feed them all at once
 TIMED_MODES = (Mode.TRANSPARENT, Mode.DRAIN)
 

@@ -9,14 +9,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ...at.commands import Outcome
-from ...net.clock import SntpSettings
+from ...net.clock import SntpSettings, StartTask
 from ...net.errors import LinkError
 from ...net.services import NetworkServices
 from . import replies
 from .args import parse_dns, parse_name, parse_sntp_config
 
 Persist = Callable[[], Awaitable[None]]
-StartTask = Callable[..., None]
 
 
 class CipNetwork:

@@ -9,14 +9,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ...at.commands import Outcome
-from ...net.clock import SntpSettings
+from ...net.clock import SntpSettings, StartTask
 from ...net.services import NetworkServices, PingFailed
 from . import replies
 from .args import bad, saves
 from .replies import Profile
 
 Persist = Callable[..., Awaitable[None]]
-StartTask = Callable[..., None]
 
 
 class EspNetwork:
